@@ -1,0 +1,205 @@
+//! Settings for `serve` and `migrate`, read from the environment (and `.env` when present).
+//!
+//! Every setting the service reads is listed here, with its default. A missing or malformed
+//! setting stops start-up with one line naming it.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use url::Url;
+
+/// Everything `serve` needs to run.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `DATABASE_URL`: the owner of the schema; requests switch to the runtime role.
+    pub database_url: String,
+    /// Token verification settings.
+    pub auth: AuthConfig,
+    /// `CORS_ALLOWED_ORIGINS`: browser origins allowed to call the API (none when unset).
+    pub cors_allowed_origins: Vec<String>,
+    /// `BIND_ADDR`: where the HTTP server listens.
+    pub bind_addr: SocketAddr,
+    /// `DB_POOL_SIZE`: connections kept to PostgreSQL.
+    pub pool_size: usize,
+    /// `DB_POOL_TIMEOUT_MS`: how long a request waits for a free connection before a 503.
+    pub pool_timeout: Duration,
+}
+
+/// How bearer tokens are verified.
+#[derive(Clone, Debug)]
+pub struct AuthConfig {
+    /// `CLERK_ISSUER`: accepted `iss` values (comma-separated; the first one is the primary).
+    pub issuers: Vec<String>,
+    /// Where the signing keys come from.
+    pub keys: KeySource,
+    /// `CLERK_AUTHORIZED_PARTIES`: when non-empty, a token's `azp` must be one of these.
+    pub authorized_parties: Vec<String>,
+    /// `CLERK_CLOCK_SKEW_SECS`: leeway for `exp`, `nbf` and `iat` (default 5; 0 is honoured).
+    pub clock_skew_secs: u64,
+    /// How long a fetched key set is trusted (5 minutes; shorter only in tests).
+    pub keys_ttl: Duration,
+    /// The least time between two key fetches (30 seconds; shorter only in tests).
+    pub refresh_cooldown: Duration,
+}
+
+/// The origin of the public keys that sign session tokens.
+#[derive(Clone, Debug)]
+pub enum KeySource {
+    /// `CLERK_JWKS_URL` (default `<first issuer>/.well-known/jwks.json`), fetched and cached.
+    Jwks(Url),
+    /// `CLERK_JWT_KEY`: one PEM public key; no network at all.
+    Pem(String),
+}
+
+/// A setting that is missing or cannot be used; the message names it.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {name}: {problem}")]
+pub struct ConfigError {
+    name: &'static str,
+    problem: String,
+}
+
+impl ConfigError {
+    fn new(name: &'static str, problem: impl Into<String>) -> Self {
+        Self {
+            name,
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Reads an environment variable; empty counts as unset.
+fn var(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+fn required(name: &'static str) -> Result<String, ConfigError> {
+    var(name).ok_or_else(|| ConfigError::new(name, "is required but not set"))
+}
+
+fn list(name: &str) -> Vec<String> {
+    var(name)
+        .map(|v| {
+            v.split(',')
+                .map(|s| s.trim().trim_end_matches('/').to_owned())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn parsed<T: std::str::FromStr>(name: &'static str, default: T) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match var(name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse()
+            .map_err(|e| ConfigError::new(name, format!("cannot read {v:?}: {e}"))),
+    }
+}
+
+/// True when `url`'s host is a loopback name or address (allowed to use plain http).
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// Loads `.env` (if any) into the environment; real environment variables win.
+pub fn load_dotenv() {
+    let _ = dotenvy::dotenv();
+}
+
+/// The database URL alone, for `migrate`.
+pub fn database_url() -> Result<String, ConfigError> {
+    let url = required("DATABASE_URL")?;
+    url.parse::<tokio_postgres::Config>()
+        .map_err(|e| ConfigError::new("DATABASE_URL", format!("is not a PostgreSQL URL: {e}")))?;
+    Ok(url)
+}
+
+impl AuthConfig {
+    /// Settings for `issuers` and `keys`, with every other setting at its default.
+    pub fn new(issuers: Vec<String>, keys: KeySource) -> Self {
+        Self {
+            issuers,
+            keys,
+            authorized_parties: Vec::new(),
+            clock_skew_secs: 5,
+            keys_ttl: crate::auth::keys::KEYS_TTL,
+            refresh_cooldown: crate::auth::keys::REFRESH_COOLDOWN,
+        }
+    }
+
+    /// Reads the `CLERK_*` settings.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let issuers = list("CLERK_ISSUER");
+        let Some(primary) = issuers.first() else {
+            return Err(ConfigError::new(
+                "CLERK_ISSUER",
+                "is required but not set (your Clerk Frontend API URL, e.g. https://clerk.example.com)",
+            ));
+        };
+        for issuer in &issuers {
+            let url = Url::parse(issuer).map_err(|e| {
+                ConfigError::new("CLERK_ISSUER", format!("{issuer:?} is not a URL: {e}"))
+            })?;
+            if url.scheme() != "https" && !is_loopback(&url) {
+                return Err(ConfigError::new(
+                    "CLERK_ISSUER",
+                    format!("{issuer:?} must use https"),
+                ));
+            }
+        }
+
+        let keys = match var("CLERK_JWT_KEY") {
+            Some(pem) => KeySource::Pem(pem.replace("\\n", "\n")),
+            None => {
+                let raw = var("CLERK_JWKS_URL")
+                    .unwrap_or_else(|| format!("{primary}/.well-known/jwks.json"));
+                let url = Url::parse(&raw).map_err(|e| {
+                    ConfigError::new("CLERK_JWKS_URL", format!("{raw:?} is not a URL: {e}"))
+                })?;
+                if url.scheme() != "https" && !(url.scheme() == "http" && is_loopback(&url)) {
+                    return Err(ConfigError::new(
+                        "CLERK_JWKS_URL",
+                        format!("{raw:?} must use https (plain http only on a loopback host)"),
+                    ));
+                }
+                KeySource::Jwks(url)
+            }
+        };
+
+        Ok(Self {
+            authorized_parties: list("CLERK_AUTHORIZED_PARTIES"),
+            clock_skew_secs: parsed("CLERK_CLOCK_SKEW_SECS", 5)?,
+            ..Self::new(issuers, keys)
+        })
+    }
+}
+
+impl Config {
+    /// Reads every setting `serve` needs.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let pool_size: usize = parsed("DB_POOL_SIZE", 16)?;
+        if pool_size == 0 {
+            return Err(ConfigError::new("DB_POOL_SIZE", "must be at least 1"));
+        }
+        Ok(Self {
+            database_url: database_url()?,
+            auth: AuthConfig::from_env()?,
+            cors_allowed_origins: list("CORS_ALLOWED_ORIGINS"),
+            bind_addr: parsed("BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 8000)))?,
+            pool_size,
+            pool_timeout: Duration::from_millis(parsed("DB_POOL_TIMEOUT_MS", 2000)?),
+        })
+    }
+}

@@ -1,0 +1,280 @@
+//! A throwaway PostgreSQL cluster started from the system's server binaries.
+//!
+//! `otica-api dev` and the test suite use it so that nothing has to be installed or
+//! configured beforehand. The cluster lives in a fresh temporary folder, listens on
+//! 127.0.0.1 at a free port with trust authentication, and is removed when the
+//! [`Cluster`] is dropped. A small watchdog shell holds a pipe from this process, so the
+//! cluster is also removed when the process dies without running destructors (a test
+//! binary's statics, a killed `dev`).
+//!
+//! PostgreSQL refuses to run as root, so when we are root the cluster runs as the
+//! `postgres` system user (or `nobody` when there is none).
+
+use std::fs;
+use std::io::Write;
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long the server may take to accept connections after it was started.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A running throwaway cluster; dropping it stops the server and deletes its files.
+pub struct Cluster {
+    dir: PathBuf,
+    port: u16,
+    server: Child,
+    watchdog: Option<ChildStdin>,
+}
+
+/// Why a throwaway cluster could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error(
+        "PostgreSQL server binaries (initdb, postgres) not found on PATH or in /usr/lib/postgresql/*/bin; install them, e.g. `apt-get install postgresql`"
+    )]
+    BinariesNotFound,
+    #[error("{step}: {source}")]
+    Io {
+        step: &'static str,
+        source: std::io::Error,
+    },
+    #[error("initdb failed: {0}")]
+    InitDb(String),
+    #[error("postgres did not accept connections within {timeout:?}; its log says:\n{log}")]
+    NotReady { timeout: Duration, log: String },
+}
+
+fn io(step: &'static str) -> impl FnOnce(std::io::Error) -> ClusterError {
+    move |source| ClusterError::Io { step, source }
+}
+
+impl Cluster {
+    /// Creates, starts and waits for a new cluster.
+    pub fn start() -> Result<Self, ClusterError> {
+        let bin = find_binaries().ok_or(ClusterError::BinariesNotFound)?;
+        let owner = unprivileged_owner();
+
+        let dir = make_temp_dir()?;
+        let data = dir.join("data");
+        fs::create_dir(&data).map_err(io("creating the data folder"))?;
+        if let Some((uid, gid)) = owner {
+            chown_tree(&dir, uid, gid)?;
+        }
+
+        let mut initdb = Command::new(bin.join("initdb"));
+        initdb
+            .args(["--auth=trust", "--username=postgres", "--encoding=UTF8"])
+            .args(["--locale=C", "--no-sync", "--no-instructions"])
+            .arg("-D")
+            .arg(&data);
+        as_owner(&mut initdb, owner);
+        let out = initdb.output().map_err(io("running initdb"))?;
+        if !out.status.success() {
+            let _ = fs::remove_dir_all(&dir);
+            return Err(ClusterError::InitDb(
+                String::from_utf8_lossy(&out.stderr).into(),
+            ));
+        }
+
+        let port = free_port()?;
+        let log = fs::File::create(dir.join("postgres.log")).map_err(io("creating the log"))?;
+        if let Some((uid, gid)) = owner {
+            chown(&dir.join("postgres.log"), uid, gid)?;
+        }
+        let mut postgres = Command::new(bin.join("postgres"));
+        postgres
+            .arg("-D")
+            .arg(&data)
+            .args(["-p", &port.to_string()])
+            .arg("-k")
+            .arg(&dir)
+            .args(["-c", "listen_addresses=127.0.0.1"])
+            // Durability is pointless for a throwaway cluster; speed is not.
+            .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
+            .args(["-c", "full_page_writes=off", "-c", "max_connections=200"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(io("opening the log"))?)
+            .stderr(log);
+        as_owner(&mut postgres, owner);
+        let server = postgres.spawn().map_err(io("starting postgres"))?;
+
+        let watchdog = spawn_watchdog(server.id(), &dir).ok();
+        let cluster = Cluster {
+            dir,
+            port,
+            server,
+            watchdog,
+        };
+        cluster.wait_ready()?;
+        Ok(cluster)
+    }
+
+    /// A connection URL for the superuser `postgres` and the given database.
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// The TCP port the server listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The folder holding the data directory, the log and the Unix socket.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn wait_ready(&self) -> Result<(), ClusterError> {
+        let started = Instant::now();
+        while started.elapsed() < START_TIMEOUT {
+            // The server writes this line once it accepts connections on every socket.
+            let log = fs::read_to_string(self.dir.join("postgres.log")).unwrap_or_default();
+            if log.contains("ready to accept connections") {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        Err(ClusterError::NotReady {
+            timeout: START_TIMEOUT,
+            log: fs::read_to_string(self.dir.join("postgres.log")).unwrap_or_default(),
+        })
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // SIGINT is PostgreSQL's "fast shutdown": roll back sessions, stop at once.
+        let _ = Command::new("kill")
+            .args(["-INT", &self.server.id().to_string()])
+            .status();
+        let _ = self.server.wait();
+        let _ = fs::remove_dir_all(&self.dir);
+        // Closing the pipe lets the watchdog exit; it finds nothing left to do.
+        drop(self.watchdog.take());
+    }
+}
+
+/// Starts `sh` reading a pipe from us: when the pipe closes (we exited, however), it stops
+/// the server and deletes the folder. Bounded: it waits at most 30 s for the server to go.
+fn spawn_watchdog(pid: u32, dir: &Path) -> std::io::Result<ChildStdin> {
+    let script = r#"
+        read _ignored
+        kill -INT "$1" 2>/dev/null
+        i=0
+        while kill -0 "$1" 2>/dev/null && [ "$i" -lt 300 ]; do sleep 0.1; i=$((i+1)); done
+        rm -rf "$2"
+    "#;
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .arg("otica-pg-watchdog")
+        .arg(pid.to_string())
+        .arg(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        // Its own process group, so a Ctrl-C aimed at us does not kill it before it cleans up.
+        .process_group(0)
+        .spawn()?;
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    // Nothing is ever written; make sure the pipe is usable.
+    stdin.flush()?;
+    Ok(stdin)
+}
+
+/// The folder holding `initdb` and `postgres`: PATH first, then Debian's layout, newest first.
+fn find_binaries() -> Option<PathBuf> {
+    let has_both = |dir: &Path| dir.join("initdb").is_file() && dir.join("postgres").is_file();
+    if let Some(dir) =
+        std::env::var_os("PATH").and_then(|path| std::env::split_paths(&path).find(|d| has_both(d)))
+    {
+        return Some(dir);
+    }
+    let mut versions: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let version = e.file_name().to_str()?.parse::<u32>().ok()?;
+            Some((version, e.path().join("bin")))
+        })
+        .filter(|(_, bin)| has_both(bin))
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, bin)| bin)
+}
+
+/// When running as root, the (uid, gid) the cluster runs as; `None` when we are not root.
+fn unprivileged_owner() -> Option<(u32, u32)> {
+    if !is_root() {
+        return None;
+    }
+    let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let lookup = |name: &str| {
+        passwd.lines().find_map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            (fields.len() > 3 && fields[0] == name)
+                .then(|| Some((fields[2].parse().ok()?, fields[3].parse().ok()?)))
+                .flatten()
+        })
+    };
+    lookup("postgres").or_else(|| lookup("nobody"))
+}
+
+/// The owner of `/proc/self` is this process's effective user.
+fn is_root() -> bool {
+    fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
+}
+
+fn as_owner(cmd: &mut Command, owner: Option<(u32, u32)>) {
+    if let Some((uid, gid)) = owner {
+        cmd.uid(uid).gid(gid).env("HOME", "/tmp");
+    }
+}
+
+fn make_temp_dir() -> Result<PathBuf, ClusterError> {
+    let base = std::env::temp_dir();
+    for attempt in 0..100u32 {
+        let dir = base.join(format!("otica-pg-{}-{}", std::process::id(), attempt));
+        match fs::create_dir(&dir) {
+            Ok(()) => {
+                fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
+                    .map_err(io("securing the cluster folder"))?;
+                return Ok(dir);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(io("creating the cluster folder")(e)),
+        }
+    }
+    Err(io("creating the cluster folder")(std::io::Error::other(
+        "no free name after 100 attempts",
+    )))
+}
+
+fn chown(path: &Path, uid: u32, gid: u32) -> Result<(), ClusterError> {
+    std::os::unix::fs::chown(path, Some(uid), Some(gid))
+        .map_err(io("handing the folder to the cluster user"))
+}
+
+fn chown_tree(dir: &Path, uid: u32, gid: u32) -> Result<(), ClusterError> {
+    chown(dir, uid, gid)?;
+    for entry in fs::read_dir(dir).map_err(io("reading the cluster folder"))? {
+        let path = entry.map_err(io("reading the cluster folder"))?.path();
+        chown(&path, uid, gid)?;
+    }
+    Ok(())
+}
+
+/// A port that was free a moment ago; the server binds it right after.
+fn free_port() -> Result<u16, ClusterError> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(io("finding a free port"))?;
+    Ok(listener
+        .local_addr()
+        .map_err(io("finding a free port"))?
+        .port())
+}

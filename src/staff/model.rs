@@ -1,0 +1,424 @@
+//! The staff member resource: what the API sends and accepts, and the rules for its values.
+
+use chrono::{DateTime, Utc};
+use poem_openapi::types::MaybeUndefined;
+use poem_openapi::{Enum, Object};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::{ApiError, FieldError};
+use crate::payload::Nullable;
+
+/// Longest accepted full name, in characters.
+pub const FULL_NAME_MAX: usize = 200;
+/// Longest accepted email address (RFC 5321's path limit).
+pub const EMAIL_MAX: usize = 254;
+/// Longest accepted department name, in characters.
+pub const DEPARTMENT_MAX: usize = 100;
+/// Longest accepted avatar URL.
+pub const AVATAR_URL_MAX: usize = 2048;
+/// Longest accepted Clerk user id.
+pub const CLERK_ID_MAX: usize = 64;
+
+/// What a member does in the shop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize, Deserialize)]
+#[oai(rename_all = "UPPERCASE")]
+#[serde(rename_all = "UPPERCASE")]
+pub enum StaffRole {
+    /// Runs the shop, including its team.
+    Admin,
+    /// Manages day-to-day work.
+    Manager,
+    /// Serves customers.
+    Staff,
+    /// Helps the staff.
+    Assistant,
+}
+
+impl StaffRole {
+    /// The value stored in the database and sent in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "ADMIN",
+            Self::Manager => "MANAGER",
+            Self::Staff => "STAFF",
+            Self::Assistant => "ASSISTANT",
+        }
+    }
+
+    /// Reads a stored value; the table's CHECK constraint allows only these.
+    pub fn from_db(value: &str) -> Option<Self> {
+        match value {
+            "ADMIN" => Some(Self::Admin),
+            "MANAGER" => Some(Self::Manager),
+            "STAFF" => Some(Self::Staff),
+            "ASSISTANT" => Some(Self::Assistant),
+            _ => None,
+        }
+    }
+}
+
+/// A member of the shop's team.
+#[derive(Debug, Clone, Object, Serialize)]
+pub struct Staff {
+    /// The member's id.
+    pub id: Uuid,
+    /// The shop (Clerk organization) the member belongs to; always the caller's.
+    pub organization_id: String,
+    /// The Clerk user linked to this member, if any (`user_...`).
+    pub clerk_id: Nullable<String>,
+    /// Full name, as entered, without surrounding spaces.
+    pub full_name: String,
+    /// Email address, unique within the shop ignoring case.
+    pub email: String,
+    /// What the member does.
+    pub role: StaffRole,
+    /// The member's department, if any.
+    pub department: Nullable<String>,
+    /// Whether the member currently works in the shop.
+    pub is_active: bool,
+    /// Address of the member's picture, if any.
+    pub avatar_url: Nullable<String>,
+    /// When the member was added.
+    pub created_at: DateTime<Utc>,
+    /// When the member was last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A new member. Any other field (`id`, `organization_id`, ...) is ignored: the shop is
+/// always the caller's.
+#[derive(Debug, Clone, Object, Deserialize)]
+pub struct StaffCreate {
+    /// Full name: 2 to 200 characters once surrounding spaces are removed.
+    #[oai(validator(min_length = 2, max_length = 200))]
+    pub full_name: String,
+    /// Email address; must be unused in the shop, ignoring case.
+    #[oai(validator(max_length = 254))]
+    pub email: String,
+    /// What the member does.
+    pub role: StaffRole,
+    /// Department (at most 100 characters).
+    #[serde(default)]
+    #[oai(validator(max_length = 100))]
+    pub department: Nullable<String>,
+    /// Whether the member currently works in the shop; `true` when left out.
+    #[serde(default)]
+    pub is_active: Option<bool>,
+    /// An http(s) address of the member's picture.
+    #[serde(default)]
+    #[oai(validator(max_length = 2048))]
+    pub avatar_url: Nullable<String>,
+    /// The Clerk user to link (`user_...`); must be unlinked in the shop.
+    #[serde(default)]
+    #[oai(validator(max_length = 64))]
+    pub clerk_id: Nullable<String>,
+}
+
+/// Changes to a member: only the fields sent change. `null` clears `department`,
+/// `avatar_url` and `clerk_id`; the other fields cannot be null.
+#[derive(Debug, Clone, Default, Object, Deserialize)]
+pub struct StaffUpdate {
+    /// Full name: 2 to 200 characters once surrounding spaces are removed.
+    #[serde(default)]
+    #[oai(validator(min_length = 2, max_length = 200))]
+    pub full_name: MaybeUndefined<String>,
+    /// Email address; must be unused in the shop, ignoring case.
+    #[serde(default)]
+    #[oai(validator(max_length = 254))]
+    pub email: MaybeUndefined<String>,
+    /// What the member does.
+    #[serde(default)]
+    pub role: MaybeUndefined<StaffRole>,
+    /// Department (at most 100 characters); `null` clears it.
+    #[serde(default)]
+    #[oai(validator(max_length = 100))]
+    pub department: MaybeUndefined<Nullable<String>>,
+    /// Whether the member currently works in the shop.
+    #[serde(default)]
+    pub is_active: MaybeUndefined<bool>,
+    /// An http(s) address of the member's picture; `null` clears it.
+    #[serde(default)]
+    #[oai(validator(max_length = 2048))]
+    pub avatar_url: MaybeUndefined<Nullable<String>>,
+    /// The Clerk user to link (`user_...`); `null` unlinks it.
+    #[serde(default)]
+    #[oai(validator(max_length = 64))]
+    pub clerk_id: MaybeUndefined<Nullable<String>>,
+}
+
+/// Counts over the whole shop, active or not.
+#[derive(Debug, Clone, PartialEq, Eq, Object, Serialize, Deserialize)]
+pub struct StaffStats {
+    /// Every member.
+    pub total_users: i64,
+    /// Members with `is_active`.
+    pub active_users: i64,
+    /// Members whose role is ADMIN.
+    pub admins: i64,
+    /// Members whose role is MANAGER.
+    pub managers: i64,
+}
+
+/// A validated new member, ready to store.
+#[derive(Debug)]
+pub struct NewStaff {
+    pub full_name: String,
+    pub email: String,
+    pub role: StaffRole,
+    pub department: Option<String>,
+    pub is_active: bool,
+    pub avatar_url: Option<String>,
+    pub clerk_id: Option<String>,
+}
+
+/// A validated change; `None` leaves a field as it is, `Some(None)` clears it.
+#[derive(Debug, Default)]
+pub struct StaffChanges {
+    pub full_name: Option<String>,
+    pub email: Option<String>,
+    pub role: Option<StaffRole>,
+    pub is_active: Option<bool>,
+    pub department: Option<Option<String>>,
+    pub avatar_url: Option<Option<String>>,
+    pub clerk_id: Option<Option<String>>,
+}
+
+impl StaffChanges {
+    /// True when the request asked to change nothing.
+    pub fn is_empty(&self) -> bool {
+        self.full_name.is_none()
+            && self.email.is_none()
+            && self.role.is_none()
+            && self.is_active.is_none()
+            && self.department.is_none()
+            && self.avatar_url.is_none()
+            && self.clerk_id.is_none()
+    }
+}
+
+/// Collects every failing field of one request, so the client sees them all at once.
+#[derive(Default)]
+struct Checker(Vec<FieldError>);
+
+impl Checker {
+    fn check<T>(&mut self, field: &str, result: Result<T, String>) -> Option<T> {
+        result
+            .map_err(|message| self.0.push(FieldError::new(field, message)))
+            .ok()
+    }
+
+    fn finish<T>(self, value: impl FnOnce() -> T) -> Result<T, ApiError> {
+        if self.0.is_empty() {
+            Ok(value())
+        } else {
+            Err(ApiError::Invalid(self.0))
+        }
+    }
+}
+
+impl StaffCreate {
+    /// Checks every value and normalizes the text ones.
+    pub fn validate(self) -> Result<NewStaff, ApiError> {
+        let mut c = Checker::default();
+        let full_name = c.check("full_name", full_name(&self.full_name));
+        let email = c.check("email", email(&self.email));
+        let department = c.check("department", optional(self.department.0, department));
+        let avatar_url = c.check("avatar_url", optional(self.avatar_url.0, avatar_url));
+        let clerk_id = c.check("clerk_id", optional(self.clerk_id.0, clerk_id));
+        c.finish(|| NewStaff {
+            full_name: full_name.unwrap_or_default(),
+            email: email.unwrap_or_default(),
+            role: self.role,
+            department: department.flatten(),
+            is_active: self.is_active.unwrap_or(true),
+            avatar_url: avatar_url.flatten(),
+            clerk_id: clerk_id.flatten(),
+        })
+    }
+}
+
+impl StaffUpdate {
+    /// Checks every value sent and normalizes the text ones.
+    pub fn validate(self) -> Result<StaffChanges, ApiError> {
+        let mut c = Checker::default();
+        let full_name = c.check("full_name", required(self.full_name, |v| full_name(&v)));
+        let email = c.check("email", required(self.email, |v| email(&v)));
+        let role = c.check("role", required(self.role, Ok));
+        let is_active = c.check("is_active", required(self.is_active, Ok));
+        let department = c.check("department", clearable(self.department, department));
+        let avatar_url = c.check("avatar_url", clearable(self.avatar_url, avatar_url));
+        let clerk_id = c.check("clerk_id", clearable(self.clerk_id, clerk_id));
+        c.finish(|| StaffChanges {
+            full_name: full_name.flatten(),
+            email: email.flatten(),
+            role: role.flatten(),
+            is_active: is_active.flatten(),
+            department: department.flatten(),
+            avatar_url: avatar_url.flatten(),
+            clerk_id: clerk_id.flatten(),
+        })
+    }
+}
+
+/// A field that may be left out but not set to null.
+fn required<T, U>(
+    value: MaybeUndefined<T>,
+    check: impl FnOnce(T) -> Result<U, String>,
+) -> Result<Option<U>, String> {
+    match value {
+        MaybeUndefined::Undefined => Ok(None),
+        MaybeUndefined::Null => Err("cannot be null".to_owned()),
+        MaybeUndefined::Value(v) => check(v).map(Some),
+    }
+}
+
+/// A field that may be left out (no change), null (clear) or a value.
+fn clearable(
+    value: MaybeUndefined<Nullable<String>>,
+    check: fn(&str) -> Result<String, String>,
+) -> Result<Option<Option<String>>, String> {
+    match value {
+        MaybeUndefined::Undefined => Ok(None),
+        MaybeUndefined::Null | MaybeUndefined::Value(Nullable(None)) => Ok(Some(None)),
+        MaybeUndefined::Value(Nullable(Some(v))) => optional(Some(v), check).map(Some),
+    }
+}
+
+/// An optional text field: blank counts as absent.
+fn optional(
+    value: Option<String>,
+    check: fn(&str) -> Result<String, String>,
+) -> Result<Option<String>, String> {
+    match value {
+        Some(v) if !v.trim().is_empty() => check(v.trim()).map(Some),
+        _ => Ok(None),
+    }
+}
+
+fn full_name(value: &str) -> Result<String, String> {
+    let name = value.trim();
+    let chars = name.chars().count();
+    if !(2..=FULL_NAME_MAX).contains(&chars) {
+        return Err(format!(
+            "must have 2 to {FULL_NAME_MAX} characters, not counting surrounding spaces"
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err("must not contain control characters".to_owned());
+    }
+    Ok(name.to_owned())
+}
+
+/// A practical email check: one `@`, something before it, a dotted domain after it, no
+/// spaces. Deliverability is for the mail server to judge.
+fn email(value: &str) -> Result<String, String> {
+    let email = value.trim();
+    let invalid = || Err("must be an email address like ana@example.com".to_owned());
+    if email.len() > EMAIL_MAX {
+        return Err(format!("must have at most {EMAIL_MAX} characters"));
+    }
+    let Some((local, domain)) = email.split_once('@') else {
+        return invalid();
+    };
+    let domain_ok = domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains("..")
+        && domain
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '.' || c == '-');
+    let local_ok = !local.is_empty() && local.len() <= 64;
+    let no_bad_chars = !email.chars().any(|c| {
+        c.is_whitespace() || c.is_control() || c == ',' || c == ';' || c == '<' || c == '>'
+    });
+    if !(domain_ok && local_ok && no_bad_chars && !domain.contains('@')) {
+        return invalid();
+    }
+    Ok(email.to_owned())
+}
+
+fn department(value: &str) -> Result<String, String> {
+    if value.chars().count() > DEPARTMENT_MAX {
+        return Err(format!("must have at most {DEPARTMENT_MAX} characters"));
+    }
+    if value.chars().any(char::is_control) {
+        return Err("must not contain control characters".to_owned());
+    }
+    Ok(value.to_owned())
+}
+
+fn avatar_url(value: &str) -> Result<String, String> {
+    if value.len() > AVATAR_URL_MAX {
+        return Err(format!("must have at most {AVATAR_URL_MAX} characters"));
+    }
+    match url::Url::parse(value) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+            Ok(value.to_owned())
+        }
+        _ => Err("must be an http or https URL".to_owned()),
+    }
+}
+
+fn clerk_id(value: &str) -> Result<String, String> {
+    let ok = value.len() <= CLERK_ID_MAX
+        && value.strip_prefix("user_").is_some_and(|rest| {
+            !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric())
+        });
+    if ok {
+        Ok(value.to_owned())
+    } else {
+        Err("must be a Clerk user id like user_2abc".to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_need_a_local_part_and_a_dotted_domain() {
+        for good in ["ana@x.com", "Ana.Silva+loja@otica.com.br", "  ana@x.com "] {
+            assert!(email(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "ana",
+            "@x.com",
+            "ana@",
+            "ana@x",
+            "ana@@x.com",
+            "a na@x.com",
+            "ana@x..com",
+            "ana@.x.com",
+        ] {
+            assert!(email(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn full_names_are_trimmed_and_need_two_characters() {
+        assert_eq!(full_name("  Jo ").unwrap(), "Jo");
+        assert!(full_name(" J ").is_err());
+        assert!(full_name(&"x".repeat(FULL_NAME_MAX + 1)).is_err());
+    }
+
+    #[test]
+    fn every_failing_field_is_reported_at_once() {
+        let body = StaffCreate {
+            full_name: "A".into(),
+            email: "nope".into(),
+            role: StaffRole::Staff,
+            department: Nullable(None),
+            is_active: None,
+            avatar_url: Nullable(Some("ftp://x".into())),
+            clerk_id: Nullable(None),
+        };
+
+        let Err(ApiError::Invalid(fields)) = body.validate() else {
+            panic!("expected 422")
+        };
+
+        let names: Vec<_> = fields.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(names, ["full_name", "email", "avatar_url"]);
+    }
+}

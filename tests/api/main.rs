@@ -1,0 +1,11 @@
+//! Integration tests: the real service over HTTP, a real PostgreSQL, real RS256 tokens.
+
+mod harness;
+
+mod auth;
+mod isolation;
+mod openapi;
+mod service;
+mod staff_list;
+mod staff_write;
+mod tokens;
