@@ -3,7 +3,6 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use deadpool_postgres::Pool;
 use poem::http::{Method, StatusCode};
 use poem::middleware::Cors;
 use poem::web::Data;
@@ -11,13 +10,14 @@ use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, get, handler};
 use poem_openapi::OpenApiService;
 
 use crate::auth::Verifier;
+use crate::db::{Database, DbSettings};
 use crate::error::{ApiError, problem_from_poem_error};
 use crate::staff::StaffApi;
 use crate::telemetry::log_request;
 
 /// The OpenAPI service: every typed operation and the document describing them.
-pub fn api_service(pool: Pool) -> OpenApiService<StaffApi, ()> {
-    OpenApiService::new(StaffApi::new(pool), "otica-api", env!("CARGO_PKG_VERSION")).description(
+pub fn api_service(db: Database) -> OpenApiService<StaffApi, ()> {
+    OpenApiService::new(StaffApi::new(db), "otica-api", env!("CARGO_PKG_VERSION")).description(
         "Team management for optical shops. Every operation acts on the shop (Clerk \
              organization) of the caller's session token and nothing else. Errors are \
              `application/problem+json` (RFC 9457).",
@@ -27,18 +27,14 @@ pub fn api_service(pool: Pool) -> OpenApiService<StaffApi, ()> {
 /// The committed `openapi.yaml`, as the code describes it now.
 pub fn openapi_yaml() -> String {
     // The pool connects lazily; describing the API never touches it.
-    let pool = crate::db::pool(
-        "postgres://localhost/unused",
-        1,
-        std::time::Duration::from_secs(1),
-    )
-    .expect("a pool for a well-formed URL always builds");
-    api_service(pool).spec_yaml()
+    let db = Database::connect_lazy("postgres://localhost/unused", DbSettings::default())
+        .expect("a pool for a well-formed URL always builds");
+    api_service(db).spec_yaml()
 }
 
 /// The whole application, ready to serve.
-pub fn build(pool: Pool, verifier: Arc<Verifier>, cors_origins: Vec<String>) -> impl Endpoint {
-    let api = api_service(pool.clone());
+pub fn build(db: Database, verifier: Arc<Verifier>, cors_origins: Vec<String>) -> impl Endpoint {
+    let api = api_service(db.clone());
     let docs = api.swagger_ui();
     let spec_json = api.spec_endpoint();
     let spec_yaml = api.spec_endpoint_yaml();
@@ -61,7 +57,7 @@ pub fn build(pool: Pool, verifier: Arc<Verifier>, cors_origins: Vec<String>) -> 
         .at("/healthz", get(healthz))
         .at("/readyz", get(readyz))
         .data(verifier)
-        .data(pool)
+        .data(db)
         .with(cors)
         .catch_all_error(problem_from_poem_error)
         .around(log_request)
@@ -75,8 +71,8 @@ fn healthz() -> Response {
 
 /// 200 when the database answers a query, 503 otherwise.
 #[handler]
-async fn readyz(pool: Data<&Pool>) -> Response {
-    let ready = match pool.get().await {
+async fn readyz(db: Data<&Database>) -> Response {
+    let ready = match db.pool().get().await {
         Ok(conn) => conn.simple_query("SELECT 1").await.is_ok(),
         Err(_) => false,
     };

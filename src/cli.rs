@@ -70,14 +70,8 @@ async fn serve() -> Result<(), String> {
         tokio::spawn(async move { load_keys_until_done(&jwks).await });
     }
 
-    let pool = db::pool(&config.database_url, config.pool_size, config.pool_timeout)?;
-    run(
-        config.bind_addr,
-        pool,
-        verifier,
-        config.cors_allowed_origins,
-    )
-    .await
+    let db = db::Database::connect_lazy(&config.database_url, config.db.clone())?;
+    run(config.bind_addr, db, verifier, config.cors_allowed_origins).await
 }
 
 /// Refuses to go on when the database would let one shop see another's rows.
@@ -117,17 +111,17 @@ async fn load_keys_until_done(jwks: &auth::keys::JwksCache) {
 
 pub(crate) async fn run(
     addr: SocketAddr,
-    pool: deadpool_postgres::Pool,
+    db: db::Database,
     verifier: Arc<Verifier>,
     cors: Vec<String>,
 ) -> Result<(), String> {
-    let endpoint = app::build(pool.clone(), verifier, cors);
+    let endpoint = app::build(db.clone(), verifier, cors);
     tracing::info!(version = env!("CARGO_PKG_VERSION"), bind = %addr, "otica-api listening");
     Server::new(TcpListener::bind(addr))
         .run_with_graceful_shutdown(endpoint, shutdown_signal(), Some(SHUTDOWN_GRACE))
         .await
         .map_err(|e| format!("cannot serve on {addr}: {e}"))?;
-    pool.close();
+    db.pool().close();
     tracing::info!("stopped");
     Ok(())
 }

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use url::Url;
 
+use crate::db::DbSettings;
+
 /// Everything `serve` needs to run.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -19,10 +21,9 @@ pub struct Config {
     pub cors_allowed_origins: Vec<String>,
     /// `BIND_ADDR`: where the HTTP server listens.
     pub bind_addr: SocketAddr,
-    /// `DB_POOL_SIZE`: connections kept to PostgreSQL.
-    pub pool_size: usize,
-    /// `DB_POOL_TIMEOUT_MS`: how long a request waits for a free connection before a 503.
-    pub pool_timeout: Duration,
+    /// `DB_POOL_SIZE`, `DB_POOL_TIMEOUT_MS`, `DB_STATEMENT_TIMEOUT_MS`,
+    /// `DB_PREPARED_STATEMENTS`: how requests use the database.
+    pub db: DbSettings,
 }
 
 /// How bearer tokens are verified.
@@ -189,17 +190,30 @@ impl AuthConfig {
 impl Config {
     /// Reads every setting `serve` needs.
     pub fn from_env() -> Result<Self, ConfigError> {
-        let pool_size: usize = parsed("DB_POOL_SIZE", 16)?;
+        let defaults = DbSettings::default();
+        let pool_size: usize = parsed("DB_POOL_SIZE", defaults.pool_size)?;
         if pool_size == 0 {
             return Err(ConfigError::new("DB_POOL_SIZE", "must be at least 1"));
         }
+        let millis = |name, default: Duration| -> Result<Duration, ConfigError> {
+            let ms: u64 = parsed(name, default.as_millis() as u64)?;
+            if ms == 0 {
+                return Err(ConfigError::new(name, "must be at least 1 millisecond"));
+            }
+            Ok(Duration::from_millis(ms))
+        };
+        let db = DbSettings {
+            pool_size,
+            pool_timeout: millis("DB_POOL_TIMEOUT_MS", defaults.pool_timeout)?,
+            statement_timeout: millis("DB_STATEMENT_TIMEOUT_MS", defaults.statement_timeout)?,
+            prepared_statements: parsed("DB_PREPARED_STATEMENTS", defaults.prepared_statements)?,
+        };
         Ok(Self {
             database_url: database_url()?,
             auth: AuthConfig::from_env()?,
             cors_allowed_origins: list("CORS_ALLOWED_ORIGINS"),
             bind_addr: parsed("BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 8000)))?,
-            pool_size,
-            pool_timeout: Duration::from_millis(parsed("DB_POOL_TIMEOUT_MS", 2000)?),
+            db,
         })
     }
 }

@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::auth::Verifier;
 use crate::auth::dev_issuer::DevIssuer;
@@ -93,8 +92,14 @@ pub async fn run() -> Result<(), String> {
 
     migrate::run_url(&database_url).await?;
     cli::check_isolation(&database_url).await?;
-    let pool = db::pool(&database_url, 8, Duration::from_secs(2))?;
-    seed_demo_data(&pool).await?;
+    let db = db::Database::connect_lazy(
+        &database_url,
+        db::DbSettings {
+            pool_size: 8,
+            ..Default::default()
+        },
+    )?;
+    seed_demo_data(&db).await?;
 
     let issuer = DevIssuer::start()
         .await
@@ -120,7 +125,7 @@ pub async fn run() -> Result<(), String> {
         .collect();
 
     print_welcome(addr, &database_url, _cluster.is_some(), &issuer);
-    cli::run(addr, pool, verifier, cors).await
+    cli::run(addr, db, verifier, cors).await
 }
 
 async fn create_database(admin_url: &str, name: &str) -> Result<(), String> {
@@ -139,7 +144,7 @@ async fn create_database(admin_url: &str, name: &str) -> Result<(), String> {
 
 /// Adds the demo members, through the same tenant transactions requests use. A shop that
 /// already has members is left alone, so `dev` can run again on the same database.
-async fn seed_demo_data(pool: &deadpool_postgres::Pool) -> Result<(), String> {
+async fn seed_demo_data(db: &db::Database) -> Result<(), String> {
     for DemoShop {
         org_id, members, ..
     } in DEMO_SHOPS
@@ -150,8 +155,8 @@ async fn seed_demo_data(pool: &deadpool_postgres::Pool) -> Result<(), String> {
             org_role: Some("org:admin".to_owned()),
         };
         let fail = |e: crate::error::ApiError| format!("seeding {org_id}: {e}");
-        let mut conn = db::connection(pool).await.map_err(fail)?;
-        let tx = db::begin(&mut conn, &tenant).await.map_err(fail)?;
+        let mut conn = db.connection().await.map_err(fail)?;
+        let tx = db.begin(&mut conn, &tenant).await.map_err(fail)?;
         if staff::repo::staff_stats(&tx, org_id)
             .await
             .map_err(fail)?
@@ -174,7 +179,7 @@ async fn seed_demo_data(pool: &deadpool_postgres::Pool) -> Result<(), String> {
                 .await
                 .map_err(fail)?;
         }
-        db::commit(tx).await.map_err(fail)?;
+        tx.commit().await.map_err(fail)?;
     }
     Ok(())
 }

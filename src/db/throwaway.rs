@@ -26,7 +26,15 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Cluster {
     dir: PathBuf,
     port: u16,
+    owner: Option<(u32, u32)>,
     server: Child,
+    watchdog: Option<ChildStdin>,
+}
+
+/// A PgBouncer in transaction-pooling mode in front of a [`Cluster`]; stopped when dropped.
+pub struct Bouncer {
+    port: u16,
+    process: Child,
     watchdog: Option<ChildStdin>,
 }
 
@@ -42,9 +50,11 @@ pub enum ClusterError {
         step: &'static str,
         source: std::io::Error,
     },
+    #[error("pgbouncer not found; install it, e.g. `apt-get install pgbouncer`")]
+    BouncerNotFound,
     #[error("initdb failed: {0}")]
     InitDb(String),
-    #[error("postgres did not accept connections within {timeout:?}; its log says:\n{log}")]
+    #[error("the server did not accept connections within {timeout:?}; its log says:\n{log}")]
     NotReady { timeout: Duration, log: String },
 }
 
@@ -106,6 +116,7 @@ impl Cluster {
         let cluster = Cluster {
             dir,
             port,
+            owner,
             server,
             watchdog,
         };
@@ -128,21 +139,98 @@ impl Cluster {
         &self.dir
     }
 
-    fn wait_ready(&self) -> Result<(), ClusterError> {
-        let started = Instant::now();
-        while started.elapsed() < START_TIMEOUT {
-            // The server writes this line once it accepts connections on every socket.
-            let log = fs::read_to_string(self.dir.join("postgres.log")).unwrap_or_default();
-            if log.contains("ready to accept connections") {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(25));
+    /// Starts PgBouncer (from the system's `pgbouncer` package) on 127.0.0.1 in transaction
+    /// mode, forwarding every database as the superuser `postgres`.
+    pub fn start_pgbouncer(&self) -> Result<Bouncer, ClusterError> {
+        let binary = ["/usr/sbin/pgbouncer", "/usr/bin/pgbouncer"]
+            .into_iter()
+            .map(PathBuf::from)
+            .find(|p| p.is_file())
+            .ok_or(ClusterError::BouncerNotFound)?;
+        let port = free_port()?;
+        let config = self.dir.join("pgbouncer.ini");
+        let log = self.dir.join("pgbouncer.log");
+        let ini = format!(
+            "[databases]\n\
+             * = host=127.0.0.1 port={pg} user=postgres\n\
+             [pgbouncer]\n\
+             listen_addr = 127.0.0.1\n\
+             listen_port = {port}\n\
+             unix_socket_dir =\n\
+             auth_type = any\n\
+             pool_mode = transaction\n\
+             max_client_conn = 1000\n\
+             default_pool_size = 20\n\
+             ignore_startup_parameters = extra_float_digits\n\
+             logfile = {log}\n",
+            pg = self.port,
+            log = log.display(),
+        );
+        fs::write(&config, ini).map_err(io("writing pgbouncer.ini"))?;
+        fs::write(&log, "").map_err(io("creating the pgbouncer log"))?;
+        if let Some((uid, gid)) = self.owner {
+            chown(&config, uid, gid)?;
+            chown(&log, uid, gid)?;
         }
-        Err(ClusterError::NotReady {
-            timeout: START_TIMEOUT,
-            log: fs::read_to_string(self.dir.join("postgres.log")).unwrap_or_default(),
-        })
+
+        let mut command = Command::new(binary);
+        command
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        as_owner(&mut command, self.owner);
+        let process = command.spawn().map_err(io("starting pgbouncer"))?;
+        let watchdog = spawn_watchdog(process.id(), &self.dir.join("pgbouncer.gone")).ok();
+        let bouncer = Bouncer {
+            port,
+            process,
+            watchdog,
+        };
+        wait_for_line(&log, "process up", START_TIMEOUT)?;
+        Ok(bouncer)
     }
+
+    fn wait_ready(&self) -> Result<(), ClusterError> {
+        // The server writes this line once it accepts connections on every socket.
+        wait_for_line(
+            &self.dir.join("postgres.log"),
+            "ready to accept connections",
+            START_TIMEOUT,
+        )
+    }
+}
+
+impl Bouncer {
+    /// A connection URL through PgBouncer for the given database.
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+}
+
+impl Drop for Bouncer {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.process.id().to_string()])
+            .status();
+        let _ = self.process.wait();
+        drop(self.watchdog.take());
+    }
+}
+
+/// Polls `log` until it contains `line`, for at most `timeout`.
+fn wait_for_line(log: &Path, line: &str, timeout: Duration) -> Result<(), ClusterError> {
+    let started = Instant::now();
+    while started.elapsed() < timeout {
+        if fs::read_to_string(log).unwrap_or_default().contains(line) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    Err(ClusterError::NotReady {
+        timeout,
+        log: fs::read_to_string(log).unwrap_or_default(),
+    })
 }
 
 impl Drop for Cluster {

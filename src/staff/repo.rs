@@ -3,13 +3,13 @@
 //! Every query names the organization explicitly as well; row-level security would keep
 //! shops apart without it, and the explicit filter keeps them apart without the policy.
 
-use deadpool_postgres::Transaction;
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 use super::model::{NewStaff, Staff, StaffChanges, StaffRole, StaffStats};
-use crate::db::db_error;
+use crate::db::{Tx, db_error};
 use crate::error::{ApiError, FieldError};
 use crate::payload::Nullable;
 
@@ -29,7 +29,7 @@ pub struct ListFilter {
 
 /// One page of the shop's staff, by name, then id.
 pub async fn list_staff(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     org_id: &str,
     filter: &ListFilter,
 ) -> Result<Vec<Staff>, ApiError> {
@@ -44,38 +44,31 @@ pub async fn list_staff(
     );
     let pattern = filter.q.as_deref().map(like_pattern);
     let role = filter.role.map(StaffRole::as_str);
-    let stmt = tx.prepare_cached(&sql).await.map_err(db_error)?;
-    let rows = tx
-        .query(
-            &stmt,
-            &[
-                &org_id,
-                &pattern,
-                &role,
-                &filter.is_active,
-                &filter.limit,
-                &filter.offset,
-            ],
-        )
-        .await
-        .map_err(db_error)?;
+    let params = [
+        (&org_id as _, Type::TEXT),
+        (&pattern as _, Type::TEXT),
+        (&role as _, Type::TEXT),
+        (&filter.is_active as _, Type::BOOL),
+        (&filter.limit as _, Type::INT8),
+        (&filter.offset as _, Type::INT8),
+    ];
+    let rows = tx.query(&sql, &params).await.map_err(db_error)?;
     rows.iter().map(staff_from_row).collect()
 }
 
 /// Counts of the shop's staff, in one pass over its rows.
-pub async fn staff_stats(tx: &Transaction<'_>, org_id: &str) -> Result<StaffStats, ApiError> {
-    let stmt = tx
-        .prepare_cached(
-            "SELECT count(*),
-                    count(*) FILTER (WHERE is_active),
-                    count(*) FILTER (WHERE role = 'ADMIN'),
-                    count(*) FILTER (WHERE role = 'MANAGER')
-               FROM staff_members
-              WHERE organization_id = $1",
-        )
+pub async fn staff_stats(tx: &Tx<'_>, org_id: &str) -> Result<StaffStats, ApiError> {
+    let sql = "SELECT count(*),
+                      count(*) FILTER (WHERE is_active),
+                      count(*) FILTER (WHERE role = 'ADMIN'),
+                      count(*) FILTER (WHERE role = 'MANAGER')
+                 FROM staff_members
+                WHERE organization_id = $1";
+    let row = tx
+        .query_opt(sql, &[(&org_id, Type::TEXT)])
         .await
         .map_err(db_error)?;
-    let row = tx.query_one(&stmt, &[&org_id]).await.map_err(db_error)?;
+    let row = row.ok_or_else(|| unexpected("an aggregate returned no row"))?;
     Ok(StaffStats {
         total_users: row.get(0),
         active_users: row.get(1),
@@ -85,55 +78,39 @@ pub async fn staff_stats(tx: &Transaction<'_>, org_id: &str) -> Result<StaffStat
 }
 
 /// One member of the shop, if the id is the shop's.
-pub async fn get_staff(
-    tx: &Transaction<'_>,
-    org_id: &str,
-    id: Uuid,
-) -> Result<Option<Staff>, ApiError> {
+pub async fn get_staff(tx: &Tx<'_>, org_id: &str, id: Uuid) -> Result<Option<Staff>, ApiError> {
     let sql = format!("SELECT {COLUMNS} FROM staff_members WHERE organization_id = $1 AND id = $2");
-    let stmt = tx.prepare_cached(&sql).await.map_err(db_error)?;
-    let row = tx
-        .query_opt(&stmt, &[&org_id, &id])
-        .await
-        .map_err(db_error)?;
+    let params = [(&org_id as _, Type::TEXT), (&id as _, Type::UUID)];
+    let row = tx.query_opt(&sql, &params).await.map_err(db_error)?;
     row.as_ref().map(staff_from_row).transpose()
 }
 
 /// Adds a member to the shop.
-pub async fn create_staff(
-    tx: &Transaction<'_>,
-    org_id: &str,
-    new: &NewStaff,
-) -> Result<Staff, ApiError> {
+pub async fn create_staff(tx: &Tx<'_>, org_id: &str, new: &NewStaff) -> Result<Staff, ApiError> {
     let sql = format!(
         "INSERT INTO staff_members
                 (organization_id, full_name, email, role, department, is_active, avatar_url, clerk_id)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          RETURNING {COLUMNS}"
     );
-    let stmt = tx.prepare_cached(&sql).await.map_err(db_error)?;
-    let row = tx
-        .query_one(
-            &stmt,
-            &[
-                &org_id,
-                &new.full_name,
-                &new.email,
-                &new.role.as_str(),
-                &new.department,
-                &new.is_active,
-                &new.avatar_url,
-                &new.clerk_id,
-            ],
-        )
-        .await
-        .map_err(write_error)?;
-    staff_from_row(&row)
+    let role = new.role.as_str();
+    let params = [
+        (&org_id as _, Type::TEXT),
+        (&new.full_name as _, Type::TEXT),
+        (&new.email as _, Type::TEXT),
+        (&role as _, Type::TEXT),
+        (&new.department as _, Type::TEXT),
+        (&new.is_active as _, Type::BOOL),
+        (&new.avatar_url as _, Type::TEXT),
+        (&new.clerk_id as _, Type::TEXT),
+    ];
+    let row = tx.query_opt(&sql, &params).await.map_err(write_error)?;
+    staff_from_row(&row.ok_or_else(|| unexpected("INSERT ... RETURNING returned no row"))?)
 }
 
 /// Applies `changes` to a member of the shop; `None` when the id is not the shop's.
 pub async fn update_staff(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     org_id: &str,
     id: Uuid,
     changes: &StaffChanges,
@@ -152,45 +129,43 @@ pub async fn update_staff(
           WHERE organization_id = $1 AND id = $2
           RETURNING {COLUMNS}"
     );
-    let stmt = tx.prepare_cached(&sql).await.map_err(db_error)?;
     let (set_department, department) = split(&changes.department);
     let (set_avatar, avatar_url) = split(&changes.avatar_url);
     let (set_clerk, clerk_id) = split(&changes.clerk_id);
-    let row = tx
-        .query_opt(
-            &stmt,
-            &[
-                &org_id,
-                &id,
-                &changes.full_name,
-                &changes.email,
-                &changes.role.map(StaffRole::as_str),
-                &changes.is_active,
-                &set_department,
-                &department,
-                &set_avatar,
-                &avatar_url,
-                &set_clerk,
-                &clerk_id,
-            ],
-        )
-        .await
-        .map_err(write_error)?;
+    let role = changes.role.map(StaffRole::as_str);
+    let params = [
+        (&org_id as _, Type::TEXT),
+        (&id as _, Type::UUID),
+        (&changes.full_name as _, Type::TEXT),
+        (&changes.email as _, Type::TEXT),
+        (&role as _, Type::TEXT),
+        (&changes.is_active as _, Type::BOOL),
+        (&set_department as _, Type::BOOL),
+        (&department as _, Type::TEXT),
+        (&set_avatar as _, Type::BOOL),
+        (&avatar_url as _, Type::TEXT),
+        (&set_clerk as _, Type::BOOL),
+        (&clerk_id as _, Type::TEXT),
+    ];
+    let row = tx.query_opt(&sql, &params).await.map_err(write_error)?;
     row.as_ref().map(staff_from_row).transpose()
 }
 
 /// Removes a member of the shop; false when the id is not the shop's.
-pub async fn delete_staff(tx: &Transaction<'_>, org_id: &str, id: Uuid) -> Result<bool, ApiError> {
-    let stmt = tx
-        .prepare_cached("DELETE FROM staff_members WHERE organization_id = $1 AND id = $2")
-        .await
-        .map_err(db_error)?;
-    let deleted = tx.execute(&stmt, &[&org_id, &id]).await.map_err(db_error)?;
-    Ok(deleted > 0)
+pub async fn delete_staff(tx: &Tx<'_>, org_id: &str, id: Uuid) -> Result<bool, ApiError> {
+    let sql = "DELETE FROM staff_members WHERE organization_id = $1 AND id = $2 RETURNING id";
+    let params = [(&org_id as _, Type::TEXT), (&id as _, Type::UUID)];
+    let deleted = tx.query_opt(sql, &params).await.map_err(db_error)?;
+    Ok(deleted.is_some())
 }
 
 fn split(change: &Option<Option<String>>) -> (bool, Option<&str>) {
     (change.is_some(), change.as_ref().and_then(|v| v.as_deref()))
+}
+
+fn unexpected(what: &'static str) -> ApiError {
+    tracing::error!(what, "unexpected database answer");
+    ApiError::Internal
 }
 
 /// `%text%` for ILIKE, with the wildcard and escape characters of `text` matching themselves.
@@ -233,10 +208,8 @@ fn write_error(err: tokio_postgres::Error) -> ApiError {
 
 fn staff_from_row(row: &Row) -> Result<Staff, ApiError> {
     let role: &str = row.get("role");
-    let Some(role) = StaffRole::from_db(role) else {
-        tracing::error!(staff.role = role, "a stored role is outside the enum");
-        return Err(ApiError::Internal);
-    };
+    let role =
+        StaffRole::from_db(role).ok_or_else(|| unexpected("a stored role is outside the enum"))?;
     Ok(Staff {
         id: row.get("id"),
         organization_id: row.get("organization_id"),

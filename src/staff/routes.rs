@@ -1,7 +1,6 @@
 //! The staff operations. Each handler reads as four steps: authenticate (the `auth`
 //! argument), open the tenant transaction, call the repository, map the answer.
 
-use deadpool_postgres::Pool;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::{ApiResponse, OpenApi, Tags};
 use uuid::Uuid;
@@ -9,7 +8,7 @@ use uuid::Uuid;
 use super::model::{Staff, StaffCreate, StaffRole, StaffStats, StaffUpdate};
 use super::repo::{self, ListFilter};
 use crate::auth::BearerAuth;
-use crate::db;
+use crate::db::Database;
 use crate::error::{ApiError, Failure, Statuses};
 use crate::payload::Json;
 
@@ -66,15 +65,15 @@ fn default_limit() -> u32 {
     50
 }
 
-/// The staff endpoints, over a connection pool.
+/// The staff endpoints, over the database.
 pub struct StaffApi {
-    pool: Pool,
+    db: Database,
 }
 
 impl StaffApi {
-    /// The staff endpoints, using `pool`.
-    pub fn new(pool: Pool) -> Self {
-        Self { pool }
+    /// The staff endpoints, using `db`.
+    pub fn new(db: Database) -> Self {
+        Self { db }
     }
 }
 
@@ -113,11 +112,11 @@ impl StaffApi {
             offset: offset.0.into(),
         };
 
-        let mut conn = db::connection(&self.pool).await?;
-        let tx = db::begin(&mut conn, &tenant).await?;
+        let mut conn = self.db.connection().await?;
+        let tx = self.db.begin(&mut conn, &tenant).await?;
 
         let staff = repo::list_staff(&tx, &tenant.org_id, &filter).await?;
-        db::commit(tx).await?;
+        tx.commit().await?;
 
         Ok(Json(staff))
     }
@@ -132,11 +131,11 @@ impl StaffApi {
     ) -> Result<Json<StaffStats>, Failure<ReadFailures>> {
         let tenant = auth.0;
 
-        let mut conn = db::connection(&self.pool).await?;
-        let tx = db::begin(&mut conn, &tenant).await?;
+        let mut conn = self.db.connection().await?;
+        let tx = self.db.begin(&mut conn, &tenant).await?;
 
         let stats = repo::staff_stats(&tx, &tenant.org_id).await?;
-        db::commit(tx).await?;
+        tx.commit().await?;
 
         Ok(Json(stats))
     }
@@ -153,11 +152,11 @@ impl StaffApi {
         let tenant = auth.0;
         let new = body.0.validate()?;
 
-        let mut conn = db::connection(&self.pool).await?;
-        let tx = db::begin(&mut conn, &tenant).await?;
+        let mut conn = self.db.connection().await?;
+        let tx = self.db.begin(&mut conn, &tenant).await?;
 
         let staff = repo::create_staff(&tx, &tenant.org_id, &new).await?;
-        db::commit(tx).await?;
+        tx.commit().await?;
 
         let location = format!("/api/v1/staff/{}", staff.id);
         Ok(CreatedStaff::Created(Json(staff), location))
@@ -173,11 +172,11 @@ impl StaffApi {
     ) -> Result<Json<Staff>, Failure<OneFailures>> {
         let tenant = auth.0;
 
-        let mut conn = db::connection(&self.pool).await?;
-        let tx = db::begin(&mut conn, &tenant).await?;
+        let mut conn = self.db.connection().await?;
+        let tx = self.db.begin(&mut conn, &tenant).await?;
 
         let staff = repo::get_staff(&tx, &tenant.org_id, id.0).await?;
-        db::commit(tx).await?;
+        tx.commit().await?;
 
         Ok(Json(staff.ok_or(ApiError::NotFound)?))
     }
@@ -196,15 +195,15 @@ impl StaffApi {
         let tenant = auth.0;
         let changes = body.0.validate()?;
 
-        let mut conn = db::connection(&self.pool).await?;
-        let tx = db::begin(&mut conn, &tenant).await?;
+        let mut conn = self.db.connection().await?;
+        let tx = self.db.begin(&mut conn, &tenant).await?;
 
         let staff = if changes.is_empty() {
             repo::get_staff(&tx, &tenant.org_id, id.0).await?
         } else {
             repo::update_staff(&tx, &tenant.org_id, id.0, &changes).await?
         };
-        db::commit(tx).await?;
+        tx.commit().await?;
 
         Ok(Json(staff.ok_or(ApiError::NotFound)?))
     }
@@ -219,11 +218,11 @@ impl StaffApi {
     ) -> Result<Deleted, Failure<OneFailures>> {
         let tenant = auth.0;
 
-        let mut conn = db::connection(&self.pool).await?;
-        let tx = db::begin(&mut conn, &tenant).await?;
+        let mut conn = self.db.connection().await?;
+        let tx = self.db.begin(&mut conn, &tenant).await?;
 
         let deleted = repo::delete_staff(&tx, &tenant.org_id, id.0).await?;
-        db::commit(tx).await?;
+        tx.commit().await?;
 
         if deleted {
             Ok(Deleted::NoContent)

@@ -11,7 +11,8 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use otica_api::auth::Verifier;
 use otica_api::auth::dev_issuer::{RsaKey, generate_rsa_key};
 use otica_api::config::{AuthConfig, KeySource};
-use otica_api::db::throwaway::Cluster;
+use otica_api::db::DbSettings;
+use otica_api::db::throwaway::{Bouncer, Cluster};
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::{EndpointExt, Route, Server, handler};
 use serde_json::{Value, json};
@@ -22,11 +23,24 @@ pub const ORG_A: &str = "org_2ShopAlpha";
 pub const ORG_B: &str = "org_2ShopBravo";
 
 static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+static BOUNCER: OnceLock<Option<Bouncer>> = OnceLock::new();
 static TEMPLATE_READY: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
 static NEXT_DB: AtomicU32 = AtomicU32::new(0);
 
 fn cluster() -> &'static Cluster {
     CLUSTER.get_or_init(|| Cluster::start().expect("start a throwaway PostgreSQL cluster"))
+}
+
+/// With `OTICA_TEST_THROUGH_PGBOUNCER=1`, the app reaches PostgreSQL through PgBouncer in
+/// transaction mode (and without named prepared statements, which PgBouncer 1.18 does not
+/// carry across server connections); the tests' own arranging and checking stays direct.
+pub fn through_pgbouncer() -> Option<&'static Bouncer> {
+    BOUNCER
+        .get_or_init(|| {
+            let wanted = std::env::var("OTICA_TEST_THROUGH_PGBOUNCER").is_ok_and(|v| v == "1");
+            wanted.then(|| cluster().start_pgbouncer().expect("start PgBouncer"))
+        })
+        .as_ref()
 }
 
 async fn connect(url: &str) -> Client {
@@ -37,7 +51,7 @@ async fn connect(url: &str) -> Client {
     client
 }
 
-/// A new database with every migration applied; returns its URL (superuser).
+/// A new database with every migration applied; returns its name.
 pub async fn fresh_database() -> String {
     let cluster = cluster();
     TEMPLATE_READY
@@ -58,7 +72,12 @@ pub async fn fresh_database() -> String {
         .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE otica_template"))
         .await
         .unwrap();
-    cluster.url(&name)
+    name
+}
+
+/// A new migrated database; returns its direct superuser URL.
+pub async fn fresh_database_url() -> String {
+    cluster().url(&fresh_database().await)
 }
 
 /// How the JWKS server answers.
@@ -234,7 +253,10 @@ pub fn now() -> i64 {
 /// The app running on 127.0.0.1 against a fresh database.
 pub struct TestApp {
     pub base: String,
+    /// Direct superuser URL of this test's database.
     pub database_url: String,
+    /// The app's own database handle (its pool), to look at the very connections it uses.
+    pub database: otica_api::db::Database,
     pub issuer: Arc<Issuer>,
     pub http: reqwest::Client,
 }
@@ -245,7 +267,7 @@ pub struct Options {
     pub issuer: Arc<Issuer>,
     pub auth: AuthConfig,
     pub cors: Vec<String>,
-    pub pool_size: usize,
+    pub db: DbSettings,
 }
 
 impl TestApp {
@@ -256,7 +278,19 @@ impl TestApp {
     /// Starts the app after `adjust` had its say on the settings.
     pub async fn spawn_with(adjust: impl FnOnce(&mut Options)) -> Self {
         let issuer = Issuer::start().await;
-        let database_url = fresh_database().await;
+        let name = fresh_database().await;
+        let database_url = cluster().url(&name);
+        let mut db = DbSettings {
+            pool_size: 4,
+            ..DbSettings::default()
+        };
+        let app_url = match through_pgbouncer() {
+            Some(bouncer) => {
+                db.prepared_statements = false;
+                bouncer.url(&name)
+            }
+            None => database_url.clone(),
+        };
         let mut options = Options {
             issuer: issuer.clone(),
             auth: AuthConfig::new(
@@ -264,14 +298,13 @@ impl TestApp {
                 KeySource::Jwks(issuer.jwks_url().parse().unwrap()),
             ),
             cors: vec!["http://localhost:5173".to_owned()],
-            pool_size: 4,
+            db,
         };
         adjust(&mut options);
 
         let verifier = Arc::new(Verifier::new(&options.auth).unwrap());
-        let pool =
-            otica_api::db::pool(&database_url, options.pool_size, Duration::from_secs(2)).unwrap();
-        let app = otica_api::app::build(pool, verifier, options.cors);
+        let database = otica_api::db::Database::connect_lazy(&app_url, options.db.clone()).unwrap();
+        let app = otica_api::app::build(database.clone(), verifier, options.cors);
         let acceptor = TcpListener::bind("127.0.0.1:0")
             .into_acceptor()
             .await
@@ -282,6 +315,7 @@ impl TestApp {
         TestApp {
             base: format!("http://{addr}"),
             database_url,
+            database,
             issuer,
             http: reqwest::Client::new(),
         }

@@ -3,8 +3,11 @@
 mod harness;
 
 mod auth;
+mod guard;
 mod isolation;
 mod openapi;
+mod pgtap;
+mod pool;
 mod service;
 mod staff_list;
 mod staff_write;

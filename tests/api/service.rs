@@ -16,12 +16,14 @@ async fn health_and_readiness_answer_200_with_a_live_database() {
 #[tokio::test]
 async fn readiness_is_503_when_the_database_is_unreachable() {
     let app = TestApp::spawn_with(|_| {}).await;
-    let unreachable = otica_api::db::pool(
-        "postgres://postgres@127.0.0.1:1/none",
-        1,
-        std::time::Duration::from_millis(500),
-    )
-    .unwrap();
+    let settings = otica_api::db::DbSettings {
+        pool_size: 1,
+        pool_timeout: std::time::Duration::from_millis(500),
+        ..Default::default()
+    };
+    let unreachable =
+        otica_api::db::Database::connect_lazy("postgres://postgres@127.0.0.1:1/none", settings)
+            .unwrap();
     let verifier = std::sync::Arc::new(
         otica_api::auth::Verifier::new(&otica_api::config::AuthConfig::new(
             vec![app.issuer.url.clone()],

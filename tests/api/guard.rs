@@ -1,0 +1,189 @@
+//! The doors row-level security cannot close by itself: each planted weakness is reported by
+//! `sql/audit.sql`, named by the start-up check, and stops `serve` from starting.
+
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use otica_api::db::throwaway::Cluster;
+use tokio_postgres::NoTls;
+
+use crate::harness::fresh_database_url;
+
+/// Each weakness, the SQL that plants it in a migrated database, and a word the audit's
+/// and the start-up check's reports must contain (compared in lower case).
+const TABLE_PLANTS: &[(&str, &str, &str)] = &[
+    (
+        "RLS disabled",
+        "ALTER TABLE staff_members DISABLE ROW LEVEL SECURITY",
+        "disabled",
+    ),
+    (
+        "FORCE missing",
+        "ALTER TABLE staff_members NO FORCE ROW LEVEL SECURITY",
+        "force",
+    ),
+    (
+        "owner-rights view",
+        "CREATE VIEW staff_all AS SELECT * FROM staff_members",
+        "staff_all",
+    ),
+    (
+        "global unique index",
+        "CREATE UNIQUE INDEX staff_email_anywhere ON staff_members (email)",
+        "staff_email_anywhere",
+    ),
+    (
+        "TRUNCATE grant",
+        "GRANT TRUNCATE ON staff_members TO otica_runtime",
+        "truncate",
+    ),
+];
+
+async fn execute(url: &str, sql: &str) {
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client.batch_execute(sql).await.unwrap();
+}
+
+/// Runs `sql/audit.sql` with psql and returns its findings section.
+fn audit_findings(url: &str) -> String {
+    let out = Command::new("psql")
+        .args(["-X", "-v", "ON_ERROR_STOP=1", "-d", url, "-f"])
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/sql/audit.sql"))
+        .output()
+        .expect("psql runs (install the PostgreSQL client)");
+    assert!(
+        out.status.success(),
+        "audit failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = String::from_utf8(out.stdout).unwrap();
+    report
+        .split("== 5.")
+        .nth(1)
+        .expect("the report has a findings section")
+        .to_owned()
+}
+
+/// Starts `otica-api serve` on `url` and waits for it to exit (bounded).
+fn serve(url: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_otica-api"))
+        .arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", url)
+        .env("CLERK_ISSUER", "http://127.0.0.1:9")
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("serve neither started nor refused within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test]
+async fn a_migrated_database_has_no_audit_finding() {
+    let url = fresh_database_url().await;
+
+    let findings = audit_findings(&url);
+
+    assert!(findings.contains("(0 rows)"), "{findings}");
+}
+
+#[tokio::test]
+async fn each_planted_table_weakness_is_reported_and_stops_serve() {
+    for (what, plant, word) in TABLE_PLANTS {
+        let url = fresh_database_url().await;
+        execute(&url, plant).await;
+
+        let audit = audit_findings(&url).to_lowercase();
+        let refused = serve(&url);
+
+        assert!(
+            audit.contains(word) && !audit.contains("(0 rows)"),
+            "{what}: {audit}"
+        );
+        let stderr = String::from_utf8_lossy(&refused.stderr).to_lowercase();
+        assert!(!refused.status.success(), "{what}: serve started");
+        assert!(
+            stderr.contains("refusing to serve") && stderr.contains(word),
+            "{what}: {stderr}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_runtime_role_that_can_bypass_is_reported_and_stops_serve() {
+    // Roles are shared by the whole cluster, so this weakness gets a cluster of its own.
+    let cluster = tokio::task::spawn_blocking(Cluster::start)
+        .await
+        .unwrap()
+        .unwrap();
+    execute(&cluster.url("postgres"), "CREATE DATABASE otica").await;
+    let url = cluster.url("otica");
+    otica_api::db::migrate::run_url(&url).await.unwrap();
+
+    for (what, plant) in [
+        ("BYPASSRLS", "ALTER ROLE otica_runtime BYPASSRLS"),
+        (
+            "membership in a superuser role",
+            "ALTER ROLE otica_runtime NOBYPASSRLS; CREATE ROLE ops SUPERUSER NOLOGIN; GRANT ops TO otica_runtime",
+        ),
+    ] {
+        execute(&url, plant).await;
+
+        let audit = audit_findings(&url);
+        let refused = serve(&url);
+
+        assert!(audit.contains("runtime role can become"), "{what}: {audit}");
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(!refused.status.success(), "{what}: serve started");
+        assert!(stderr.contains("refusing to serve"), "{what}: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn serve_starts_on_a_clean_database_even_as_a_superuser_and_stops_on_sigterm() {
+    let url = fresh_database_url().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_otica-api"))
+        .arg("serve")
+        .env("DATABASE_URL", &url)
+        .env("CLERK_ISSUER", "http://127.0.0.1:9")
+        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let health = format!("http://127.0.0.1:{port}/healthz");
+
+    let started = Instant::now();
+    let mut up = false;
+    while !up && started.elapsed() < Duration::from_secs(30) {
+        up = reqwest::get(&health).await.is_ok_and(|r| r.status() == 200);
+        if !up {
+            assert!(child.try_wait().unwrap().is_none(), "serve exited");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+
+    assert!(up, "serve did not answer /healthz within 30 s");
+    assert!(status.success(), "exit status {status}");
+}
