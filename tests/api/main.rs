@@ -3,6 +3,7 @@
 mod harness;
 
 mod auth;
+mod frontend;
 mod isolation;
 mod openapi;
 mod service;
