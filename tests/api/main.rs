@@ -3,6 +3,7 @@
 mod harness;
 
 mod auth;
+mod frontend;
 mod guard;
 mod isolation;
 mod openapi;
