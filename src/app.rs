@@ -58,8 +58,10 @@ pub fn build(db: Database, verifier: Arc<Verifier>, cors_origins: Vec<String>) -
         .at("/readyz", get(readyz))
         .data(verifier)
         .data(db)
-        .with(cors)
+        // Errors become problem+json before CORS sees them: poem's Cors turns errors into
+        // plain-text responses itself, which browsers (sending Origin) would then get.
         .catch_all_error(problem_from_poem_error)
+        .with(cors)
         .around(log_request)
 }
 

@@ -37,6 +37,8 @@ pub struct AuthConfig {
     pub authorized_parties: Vec<String>,
     /// `CLERK_CLOCK_SKEW_SECS`: leeway for `exp`, `nbf` and `iat` (default 5; 0 is honoured).
     pub clock_skew_secs: u64,
+    /// `CLERK_ADMIN_ROLES`: organization roles that may change the team (default `org:admin`).
+    pub admin_roles: Vec<String>,
     /// How long a fetched key set is trusted (5 minutes; shorter only in tests).
     pub keys_ttl: Duration,
     /// The least time between two key fetches (30 seconds; shorter only in tests).
@@ -135,6 +137,7 @@ impl AuthConfig {
             keys,
             authorized_parties: Vec::new(),
             clock_skew_secs: 5,
+            admin_roles: vec!["org:admin".to_owned()],
             keys_ttl: crate::auth::keys::KEYS_TTL,
             refresh_cooldown: crate::auth::keys::REFRESH_COOLDOWN,
         }
@@ -182,6 +185,10 @@ impl AuthConfig {
         Ok(Self {
             authorized_parties: list("CLERK_AUTHORIZED_PARTIES"),
             clock_skew_secs: parsed("CLERK_CLOCK_SKEW_SECS", 5)?,
+            admin_roles: match list("CLERK_ADMIN_ROLES") {
+                roles if roles.is_empty() => vec!["org:admin".to_owned()],
+                roles => roles,
+            },
             ..Self::new(issuers, keys)
         })
     }

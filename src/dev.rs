@@ -153,6 +153,7 @@ async fn seed_demo_data(db: &db::Database) -> Result<(), String> {
             org_id: org_id.to_owned(),
             user_id: "user_devSeed".to_owned(),
             org_role: Some("org:admin".to_owned()),
+            is_admin: true,
         };
         let fail = |e: crate::error::ApiError| format!("seeding {org_id}: {e}");
         let mut conn = db.connection().await.map_err(fail)?;

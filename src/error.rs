@@ -64,6 +64,9 @@ pub enum ApiError {
     /// No usable bearer token. The detail never says why: the log does.
     #[error("unauthorized")]
     Unauthorized,
+    /// No bearer token at all (RFC 6750: the challenge then names no error).
+    #[error("no credentials")]
+    NoCredentials,
     /// A valid token that may not do this (no active organization, pending session).
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
@@ -100,7 +103,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Malformed(_) => StatusCode::BAD_REQUEST,
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized | Self::NoCredentials => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -116,7 +119,7 @@ impl ApiError {
     pub fn problem(&self) -> Problem {
         let (slug, title, detail, errors) = match self {
             Self::Malformed(why) => ("malformed-request", "Malformed request", why.clone(), None),
-            Self::Unauthorized => (
+            Self::Unauthorized | Self::NoCredentials => (
                 "unauthorized",
                 "Unauthorized",
                 "A valid bearer token is required: send `Authorization: Bearer <Clerk session token>`."
@@ -187,10 +190,15 @@ impl IntoResponse for ApiError {
             .status(self.status())
             .content_type(PROBLEM_JSON)
             .body(body);
-        if matches!(self, Self::Unauthorized) {
+        let challenge = match self {
+            Self::Unauthorized => Some(r#"Bearer error="invalid_token""#),
+            Self::NoCredentials => Some("Bearer"),
+            _ => None,
+        };
+        if let Some(challenge) = challenge {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
-                header::HeaderValue::from_static(r#"Bearer error="invalid_token""#),
+                header::HeaderValue::from_static(challenge),
             );
         }
         response
@@ -234,7 +242,7 @@ fn describe(status: u16) -> &'static str {
     match status {
         400 => "The body is not well-formed JSON.",
         401 => "The bearer token is missing or invalid (`WWW-Authenticate: Bearer`).",
-        403 => "The token is valid but has no active organization.",
+        403 => "The token has no active organization, or its role may not do this.",
         404 => "No such staff member in your organization.",
         409 => "The email (ignoring case) or clerk_id is already used in your organization.",
         413 => "The body is larger than 64 KiB.",
@@ -292,9 +300,9 @@ pub async fn problem_from_poem_error(err: poem::Error) -> Response {
         return err.into_response();
     }
     let api_error = if err.is::<AuthorizationError>() {
-        ApiError::Unauthorized
+        ApiError::NoCredentials
     } else if let Some(e) = err.downcast_ref::<ParseParamError>() {
-        ApiError::invalid(e.name, e.reason.clone())
+        ApiError::invalid(e.name, parameter_message(&e.reason))
     } else if err.is::<ParsePathError>() {
         ApiError::invalid("id", "must be a UUID")
     } else if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
@@ -311,6 +319,31 @@ pub async fn problem_from_poem_error(err: poem::Error) -> Response {
         }
     };
     api_error.into_response()
+}
+
+/// Turns poem-openapi's validator wording ("verification failed. maximum(200, exclusive:
+/// false)") into a sentence for the client.
+fn parameter_message(reason: &str) -> String {
+    let bound = |name: &str| {
+        let rest = reason.split(name).nth(1)?;
+        let digits: String = rest
+            .chars()
+            .skip(1)
+            .take_while(|c| c.is_ascii_digit())
+            .collect();
+        (!digits.is_empty()).then_some(digits)
+    };
+    if let Some(n) = bound("minimum") {
+        format!("must be at least {n}")
+    } else if let Some(n) = bound("maximum") {
+        format!("must be at most {n}")
+    } else if let Some(n) = bound("maxLength") {
+        format!("must have at most {n} characters")
+    } else if let Some(rest) = reason.strip_prefix("failed to parse ") {
+        format!("has a value that cannot be read: {rest}")
+    } else {
+        reason.to_owned()
+    }
 }
 
 /// A problem for a status the API has no variant for (404 route, 405 method, ...).

@@ -80,15 +80,15 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "the request body is empty; send a JSON object".to_owned(),
         ));
     }
-    // Syntax first, so that well-formed JSON is the only thing ever judged on its values.
-    serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
+    // Syntax first (UTF-8 and escapes included), so that only well-formed JSON is ever
+    // judged on its values.
+    let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::Malformed(format!("the body is not valid JSON: {e}")))?;
-    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+    if !value.is_object() {
         return Err(ApiError::invalid("body", "must be a JSON object"));
     }
 
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(&mut de).map_err(|err| {
+    serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
         let message = err.inner().to_string();
         // serde reports a missing field at the parent's path, naming the field in backticks.
@@ -97,8 +97,21 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             None if path == "." => "body".to_owned(),
             None => path,
         };
-        ApiError::Invalid(vec![FieldError::new(field, strip_position(&message))])
+        ApiError::Invalid(vec![FieldError::new(field, describe_serde(&message))])
     })
+}
+
+/// serde's wording, in the API's: "invalid type: null, expected a string" stays, but the
+/// bare "expected value" (a null where a value is required) and the trailing positions go.
+fn describe_serde(message: &str) -> String {
+    let message = strip_position(message);
+    if message.starts_with("missing field") {
+        return "is required".to_owned();
+    }
+    if message == "expected value" || message.starts_with("invalid type: null") {
+        return "cannot be null".to_owned();
+    }
+    message
 }
 
 /// serde_json appends " at line L column C"; the field name already says where.

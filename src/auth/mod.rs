@@ -42,6 +42,21 @@ pub struct Tenant {
     pub user_id: String,
     /// The user's role in the organization, `org:` prefixed (`org:admin`), when the token says.
     pub org_role: Option<String>,
+    /// Whether that role is one of `CLERK_ADMIN_ROLES`: only admins change the team.
+    pub is_admin: bool,
+}
+
+impl Tenant {
+    /// Only the organization's admins may change its team; everyone in it may read.
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.is_admin {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(
+                "Only your organization's admins can change its team.",
+            ))
+        }
+    }
 }
 
 /// Why a token was refused; logged, never sent to the client.
@@ -123,6 +138,7 @@ pub struct Verifier {
     keys: KeyStore,
     validation: Validation,
     authorized_parties: HashSet<String>,
+    admin_roles: HashSet<String>,
     leeway: u64,
 }
 
@@ -155,6 +171,7 @@ impl Verifier {
             keys,
             validation,
             authorized_parties: config.authorized_parties.iter().cloned().collect(),
+            admin_roles: config.admin_roles.iter().cloned().collect(),
             leeway: config.clock_skew_secs,
         })
     }
@@ -224,6 +241,10 @@ impl Verifier {
 
         match claims.organization().map_err(Rejected)? {
             OrgOutcome::Active(org) => Ok(Tenant {
+                is_admin: org
+                    .role
+                    .as_ref()
+                    .is_some_and(|r| self.admin_roles.contains(r)),
                 org_id: org.id,
                 user_id: claims.sub,
                 org_role: org.role,
@@ -271,6 +292,19 @@ async fn authenticate(req: &Request, bearer: Bearer) -> poem::Result<Tenant> {
         .data::<Arc<Verifier>>()
         .expect("the app always installs the verifier");
     let log = req.data::<RequestLog>();
+    // Two Authorization headers would let a proxy and the app disagree on who is calling.
+    if req
+        .headers()
+        .get_all(poem::http::header::AUTHORIZATION)
+        .iter()
+        .count()
+        > 1
+    {
+        if let Some(log) = log {
+            log.set_auth_failure("several Authorization headers");
+        }
+        return Err(ApiError::Unauthorized.into());
+    }
 
     match verifier.verify(&bearer.token).await {
         Ok(tenant) => {

@@ -191,6 +191,12 @@ pub fn db_error(err: tokio_postgres::Error) -> ApiError {
         Some(c) if *c == SqlState::ADMIN_SHUTDOWN || *c == SqlState::CRASH_SHUTDOWN
             || *c == SqlState::CANNOT_CONNECT_NOW
     );
+    if code.is_some_and(|c| c.code().starts_with("22")) {
+        // Data exceptions (a NUL byte, a value out of range) are the input's fault; the
+        // validation in front of the database should have caught them first.
+        tracing::warn!(error = ?err, "the database refused a value");
+        return ApiError::invalid("body", "contains a value the database cannot store");
+    }
     if err.is_closed() || shutting_down || err.as_db_error().is_none() {
         tracing::warn!(error = ?err, "database connection lost");
         return unavailable();

@@ -2,13 +2,16 @@
 //!
 //! `otica-api dev` and the test suite use it so that nothing has to be installed or
 //! configured beforehand. The cluster lives in a fresh temporary folder, listens on
-//! 127.0.0.1 at a free port with trust authentication, and is removed when the
+//! 127.0.0.1 at a free port, and is removed when the
 //! [`Cluster`] is dropped. A small watchdog shell holds a pipe from this process, so the
 //! cluster is also removed when the process dies without running destructors (a test
 //! binary's statics, a killed `dev`).
 //!
 //! PostgreSQL refuses to run as root, so when we are root the cluster runs as the
 //! `postgres` system user (or `nobody` when there is none).
+//!
+//! The superuser `postgres` has a random password made at start: other users of the machine
+//! can reach 127.0.0.1 too, and a superuser can run programs as the server's OS user.
 
 use std::fs;
 use std::io::Write;
@@ -26,6 +29,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Cluster {
     dir: PathBuf,
     port: u16,
+    password: String,
     owner: Option<(u32, u32)>,
     server: Child,
     watchdog: Option<ChildStdin>,
@@ -34,6 +38,7 @@ pub struct Cluster {
 /// A PgBouncer in transaction-pooling mode in front of a [`Cluster`]; stopped when dropped.
 pub struct Bouncer {
     port: u16,
+    password: String,
     process: Child,
     watchdog: Option<ChildStdin>,
 }
@@ -75,14 +80,33 @@ impl Cluster {
             chown_tree(&dir, uid, gid)?;
         }
 
+        let password = uuid::Uuid::new_v4().simple().to_string();
+        let pwfile = dir.join("pwfile");
+        fs::write(&pwfile, &password).map_err(io("writing the password file"))?;
+        if let Some((uid, gid)) = owner {
+            chown(&pwfile, uid, gid)?;
+        }
         let mut initdb = Command::new(bin.join("initdb"));
         initdb
-            .args(["--auth=trust", "--username=postgres", "--encoding=UTF8"])
-            .args(["--locale=C", "--no-sync", "--no-instructions"])
+            .args([
+                "--auth-host=scram-sha-256",
+                "--auth-local=peer",
+                "--username=postgres",
+            ])
+            .arg(format!("--pwfile={}", pwfile.display()))
+            // C.UTF-8: byte-order sorting as with C, but lower() and ILIKE fold non-ASCII
+            // letters (É and é), as a production locale would.
+            .args([
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+                "--no-sync",
+                "--no-instructions",
+            ])
             .arg("-D")
             .arg(&data);
         as_owner(&mut initdb, owner);
         let out = initdb.output().map_err(io("running initdb"))?;
+        let _ = fs::remove_file(&pwfile);
         if !out.status.success() {
             let _ = fs::remove_dir_all(&dir);
             return Err(ClusterError::InitDb(
@@ -116,6 +140,7 @@ impl Cluster {
         let cluster = Cluster {
             dir,
             port,
+            password,
             owner,
             server,
             watchdog,
@@ -126,7 +151,10 @@ impl Cluster {
 
     /// A connection URL for the superuser `postgres` and the given database.
     pub fn url(&self, database: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+        format!(
+            "postgres://postgres:{}@127.0.0.1:{}/{database}",
+            self.password, self.port
+        )
     }
 
     /// The TCP port the server listens on (127.0.0.1).
@@ -150,27 +178,34 @@ impl Cluster {
         let port = free_port()?;
         let config = self.dir.join("pgbouncer.ini");
         let log = self.dir.join("pgbouncer.log");
+        let users = self.dir.join("pgbouncer.users");
+        fs::write(&users, format!("\"postgres\" \"{}\"\n", self.password))
+            .map_err(io("writing the pgbouncer users"))?;
         let ini = format!(
             "[databases]\n\
-             * = host=127.0.0.1 port={pg} user=postgres\n\
+             * = host=127.0.0.1 port={pg} user=postgres password={password}\n\
              [pgbouncer]\n\
              listen_addr = 127.0.0.1\n\
              listen_port = {port}\n\
              unix_socket_dir =\n\
-             auth_type = any\n\
+             auth_type = scram-sha-256\n\
+             auth_file = {users}\n\
              pool_mode = transaction\n\
              max_client_conn = 1000\n\
              default_pool_size = 20\n\
              ignore_startup_parameters = extra_float_digits\n\
              logfile = {log}\n",
             pg = self.port,
+            password = self.password,
+            users = users.display(),
             log = log.display(),
         );
         fs::write(&config, ini).map_err(io("writing pgbouncer.ini"))?;
         fs::write(&log, "").map_err(io("creating the pgbouncer log"))?;
         if let Some((uid, gid)) = self.owner {
-            chown(&config, uid, gid)?;
-            chown(&log, uid, gid)?;
+            for file in [&config, &log, &users] {
+                chown(file, uid, gid)?;
+            }
         }
 
         let mut command = Command::new(binary);
@@ -184,6 +219,7 @@ impl Cluster {
         let watchdog = spawn_watchdog(process.id(), &self.dir.join("pgbouncer.gone")).ok();
         let bouncer = Bouncer {
             port,
+            password: self.password.clone(),
             process,
             watchdog,
         };
@@ -204,7 +240,10 @@ impl Cluster {
 impl Bouncer {
     /// A connection URL through PgBouncer for the given database.
     pub fn url(&self, database: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+        format!(
+            "postgres://postgres:{}@127.0.0.1:{}/{database}",
+            self.password, self.port
+        )
     }
 }
 

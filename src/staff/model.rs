@@ -295,16 +295,40 @@ fn optional(
     }
 }
 
+/// Characters that are invisible or reorder text: zero-width marks, joiners, byte-order
+/// marks and bidirectional controls. A name made of them looks blank or spoofs another.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}'
+        | '\u{3164}' | '\u{FEFF}' | '\u{FFA0}')
+}
+
+/// Control characters, line and paragraph separators, and invisible characters.
+fn has_forbidden(value: &str) -> bool {
+    value
+        .chars()
+        .any(|c| c.is_control() || c == '\u{2028}' || c == '\u{2029}' || is_invisible(c))
+}
+
+/// Rejects text PostgreSQL cannot store or people cannot see.
+fn printable(value: &str) -> Result<(), String> {
+    if has_forbidden(value) {
+        return Err(
+            "must not contain control, invisible or direction-changing characters".to_owned(),
+        );
+    }
+    Ok(())
+}
+
 fn full_name(value: &str) -> Result<String, String> {
     let name = value.trim();
+    printable(name)?;
     let chars = name.chars().count();
     if !(2..=FULL_NAME_MAX).contains(&chars) {
         return Err(format!(
             "must have 2 to {FULL_NAME_MAX} characters, not counting surrounding spaces"
         ));
-    }
-    if name.chars().any(char::is_control) {
-        return Err("must not contain control characters".to_owned());
     }
     Ok(name.to_owned())
 }
@@ -313,9 +337,12 @@ fn full_name(value: &str) -> Result<String, String> {
 /// spaces. Deliverability is for the mail server to judge.
 fn email(value: &str) -> Result<String, String> {
     let email = value.trim();
-    let invalid = || Err("must be an email address like ana@example.com".to_owned());
-    if email.len() > EMAIL_MAX {
+    if email.chars().count() > EMAIL_MAX {
         return Err(format!("must have at most {EMAIL_MAX} characters"));
+    }
+    let invalid = || Err("must be an email address like ana@example.com".to_owned());
+    if has_forbidden(email) {
+        return invalid();
     }
     let Some((local, domain)) = email.split_once('@') else {
         return invalid();
@@ -327,36 +354,53 @@ fn email(value: &str) -> Result<String, String> {
         && domain
             .chars()
             .all(|c| c.is_alphanumeric() || c == '.' || c == '-');
-    let local_ok = !local.is_empty() && local.len() <= 64;
-    let no_bad_chars = !email.chars().any(|c| {
-        c.is_whitespace() || c.is_control() || c == ',' || c == ';' || c == '<' || c == '>'
-    });
-    if !(domain_ok && local_ok && no_bad_chars && !domain.contains('@')) {
+    let local_ok = !local.is_empty()
+        && local.chars().count() <= 64
+        && !local.chars().any(|c| {
+            c.is_whitespace()
+                || matches!(
+                    c,
+                    ',' | ';' | '<' | '>' | '"' | '(' | ')' | '[' | ']' | '\\' | ':'
+                )
+        });
+    if !(domain_ok && local_ok) {
         return invalid();
     }
     Ok(email.to_owned())
 }
 
 fn department(value: &str) -> Result<String, String> {
+    printable(value)?;
     if value.chars().count() > DEPARTMENT_MAX {
         return Err(format!("must have at most {DEPARTMENT_MAX} characters"));
-    }
-    if value.chars().any(char::is_control) {
-        return Err("must not contain control characters".to_owned());
     }
     Ok(value.to_owned())
 }
 
+/// An absolute http(s) URL without credentials, stored in its normalized form (so what is
+/// stored is exactly what a browser would request, with nothing hidden in it).
 fn avatar_url(value: &str) -> Result<String, String> {
-    if value.len() > AVATAR_URL_MAX {
+    if value.chars().count() > AVATAR_URL_MAX {
         return Err(format!("must have at most {AVATAR_URL_MAX} characters"));
     }
-    match url::Url::parse(value) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
-            Ok(value.to_owned())
-        }
-        _ => Err("must be an http or https URL".to_owned()),
+    let invalid = || Err("must be an http or https URL".to_owned());
+    if has_forbidden(value) || value.contains(char::is_whitespace) {
+        return invalid();
     }
+    let Ok(url) = url::Url::parse(value) else {
+        return invalid();
+    };
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return invalid();
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not contain a user name or password".to_owned());
+    }
+    let normalized = url.to_string();
+    if normalized.chars().count() > AVATAR_URL_MAX {
+        return Err(format!("must have at most {AVATAR_URL_MAX} characters"));
+    }
+    Ok(normalized)
 }
 
 fn clerk_id(value: &str) -> Result<String, String> {
@@ -369,6 +413,11 @@ fn clerk_id(value: &str) -> Result<String, String> {
     } else {
         Err("must be a Clerk user id like user_2abc".to_owned())
     }
+}
+
+/// Checks the list's search text: the same characters as a name may hold.
+pub fn search_text(value: &str) -> Result<(), String> {
+    printable(value)
 }
 
 #[cfg(test)]
@@ -393,6 +442,35 @@ mod tests {
         ] {
             assert!(email(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn invisible_or_reordering_characters_are_refused() {
+        for bad in [
+            "\u{200b}\u{200b}",
+            "\u{202e}Ana Souza",
+            "Jo\u{2028}Bo",
+            "An\u{0}a",
+            "A\u{feff}na",
+        ] {
+            assert!(full_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(full_name("Zoë Ngữ Ōtsuka").is_ok());
+    }
+
+    #[test]
+    fn avatar_urls_are_stored_normalized_and_without_credentials() {
+        assert_eq!(
+            avatar_url("HTTPS://Img.Example/a b").unwrap_err(),
+            "must be an http or https URL"
+        );
+        assert_eq!(
+            avatar_url("https://Img.Example/%7Ea.png").unwrap(),
+            "https://img.example/%7Ea.png"
+        );
+        assert!(avatar_url("https://user:pass@img.example/a.png").is_err());
+        assert!(avatar_url("http://x.com/\u{0}").is_err());
+        assert!(avatar_url("ht\ttp://x.com/").is_err());
     }
 
     #[test]

@@ -5,7 +5,7 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::{ApiResponse, OpenApi, Tags};
 use uuid::Uuid;
 
-use super::model::{Staff, StaffCreate, StaffRole, StaffStats, StaffUpdate};
+use super::model::{Staff, StaffCreate, StaffRole, StaffStats, StaffUpdate, search_text};
 use super::repo::{self, ListFilter};
 use crate::auth::BearerAuth;
 use crate::db::Database;
@@ -104,6 +104,9 @@ impl StaffApi {
         offset: Query<u32>,
     ) -> Result<Json<Vec<Staff>>, Failure<ReadFailures>> {
         let tenant = auth.0;
+        if let Some(q) = &q.0 {
+            search_text(q).map_err(|message| ApiError::invalid("q", message))?;
+        }
         let filter = ListFilter {
             q: q.0.filter(|q| !q.is_empty()),
             role: role.0,
@@ -142,7 +145,8 @@ impl StaffApi {
 
     /// Add a member to the shop
     ///
-    /// The member joins the caller's organization, whatever the body says.
+    /// The member joins the caller's organization, whatever the body says. Only the
+    /// organization's admins (`org:admin`, or the roles in `CLERK_ADMIN_ROLES`) may do this.
     #[oai(path = "/staff", method = "post", operation_id = "createStaff")]
     async fn create_staff(
         &self,
@@ -150,6 +154,7 @@ impl StaffApi {
         body: Json<StaffCreate>,
     ) -> Result<CreatedStaff, Failure<CreateFailures>> {
         let tenant = auth.0;
+        tenant.require_admin()?;
         let new = body.0.validate()?;
 
         let mut conn = self.db.connection().await?;
@@ -184,6 +189,7 @@ impl StaffApi {
     /// Change a member
     ///
     /// Only the fields sent change; `null` clears `department`, `avatar_url` or `clerk_id`.
+    /// Admins only.
     #[oai(path = "/staff/:id", method = "patch", operation_id = "updateStaff")]
     async fn update_staff(
         &self,
@@ -193,6 +199,7 @@ impl StaffApi {
         body: Json<StaffUpdate>,
     ) -> Result<Json<Staff>, Failure<WriteFailures>> {
         let tenant = auth.0;
+        tenant.require_admin()?;
         let changes = body.0.validate()?;
 
         let mut conn = self.db.connection().await?;
@@ -209,6 +216,8 @@ impl StaffApi {
     }
 
     /// Remove a member
+    ///
+    /// Admins only.
     #[oai(path = "/staff/:id", method = "delete", operation_id = "deleteStaff")]
     async fn delete_staff(
         &self,
@@ -217,6 +226,7 @@ impl StaffApi {
         id: Path<Uuid>,
     ) -> Result<Deleted, Failure<OneFailures>> {
         let tenant = auth.0;
+        tenant.require_admin()?;
 
         let mut conn = self.db.connection().await?;
         let tx = self.db.begin(&mut conn, &tenant).await?;

@@ -5,6 +5,7 @@ mod harness;
 mod auth;
 mod frontend;
 mod guard;
+mod hardening;
 mod isolation;
 mod openapi;
 mod pgtap;

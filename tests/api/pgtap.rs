@@ -18,6 +18,7 @@ async fn the_pgtap_policy_tests_pass() {
     let parsed: tokio_postgres::Config = url.parse().unwrap();
     let port = parsed.get_ports()[0].to_string();
     let database = parsed.get_dbname().unwrap().to_owned();
+    let password = String::from_utf8(parsed.get_password().unwrap_or_default().to_vec()).unwrap();
 
     let out = Command::new("pg_prove")
         .args([
@@ -34,6 +35,7 @@ async fn the_pgtap_policy_tests_pass() {
             env!("CARGO_MANIFEST_DIR"),
             "/tests/sql/isolation.sql"
         ))
+        .env("PGPASSWORD", &password)
         .output()
         .expect("pg_prove runs (Debian: apt-get install libtap-parser-sourcehandler-pgtap-perl)");
 
