@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use poem::http::{Method, StatusCode};
 use poem::middleware::Cors;
@@ -12,8 +13,27 @@ use poem_openapi::OpenApiService;
 use crate::auth::Verifier;
 use crate::db::{Database, DbSettings};
 use crate::error::{ApiError, problem_from_poem_error};
+use crate::metrics::Metrics;
 use crate::staff::StaffApi;
-use crate::telemetry::log_request;
+use crate::telemetry::{REQUEST_ID, observe};
+
+/// HTTP-level settings.
+#[derive(Clone, Debug)]
+pub struct HttpSettings {
+    /// `CORS_ALLOWED_ORIGINS`: browser origins allowed to call the API; none by default.
+    pub cors_allowed_origins: Vec<String>,
+    /// `REQUEST_TIMEOUT_MS`: the longest a request may take before it answers 503.
+    pub request_timeout: Duration,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            cors_allowed_origins: Vec::new(),
+            request_timeout: Duration::from_secs(15),
+        }
+    }
+}
 
 /// The OpenAPI service: every typed operation and the document describing them.
 pub fn api_service(db: Database) -> OpenApiService<StaffApi, ()> {
@@ -33,22 +53,25 @@ pub fn openapi_yaml() -> String {
 }
 
 /// The whole application, ready to serve.
-pub fn build(db: Database, verifier: Arc<Verifier>, cors_origins: Vec<String>) -> impl Endpoint {
+pub fn build(db: Database, verifier: Arc<Verifier>, http: HttpSettings) -> impl Endpoint {
     let api = api_service(db.clone());
     let docs = api.swagger_ui();
     let spec_json = api.spec_endpoint();
     let spec_yaml = api.spec_endpoint_yaml();
+    let metrics = Arc::new(Metrics::new());
 
     // An empty allow-list must mean "no origin", which poem's Cors reads as "any origin":
     // deciding through a function keeps the empty case closed.
-    let allowed: HashSet<String> = cors_origins.into_iter().collect();
+    let allowed: HashSet<String> = http.cors_allowed_origins.into_iter().collect();
     let cors = Cors::new()
         .allow_origins_fn(move |origin| allowed.contains(origin))
         .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
-        .allow_headers(["authorization", "content-type", "x-request-id"])
-        .expose_headers(["location", "x-request-id"])
+        .allow_headers(["authorization", "content-type", REQUEST_ID])
+        .expose_headers(["location", REQUEST_ID])
         .max_age(600);
 
+    let observed = metrics.clone();
+    let time_limit = http.request_timeout;
     Route::new()
         .nest("/", api)
         .nest("/docs", docs)
@@ -56,13 +79,15 @@ pub fn build(db: Database, verifier: Arc<Verifier>, cors_origins: Vec<String>) -
         .at("/openapi.yaml", spec_yaml)
         .at("/healthz", get(healthz))
         .at("/readyz", get(readyz))
+        .at("/metrics", get(metrics_text))
         .data(verifier)
         .data(db)
+        .data(metrics)
         // Errors become problem+json before CORS sees them: poem's Cors turns errors into
         // plain-text responses itself, which browsers (sending Origin) would then get.
         .catch_all_error(problem_from_poem_error)
         .with(cors)
-        .around(log_request)
+        .around(move |next, req| observe(next, req, observed.clone(), time_limit))
 }
 
 /// 200 while the process runs.
@@ -83,6 +108,18 @@ async fn readyz(db: Data<&Database>) -> Response {
     } else {
         ApiError::Unavailable("The database does not answer.").into_response()
     }
+}
+
+/// Prometheus metrics in the text format.
+#[handler]
+fn metrics_text(
+    metrics: Data<&Arc<Metrics>>,
+    db: Data<&Database>,
+    verifier: Data<&Arc<Verifier>>,
+) -> Response {
+    Response::builder()
+        .content_type("text/plain; version=0.0.4")
+        .body(metrics.render(&db, &verifier))
 }
 
 fn ok_status(status: &str) -> Response {

@@ -6,15 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use poem::Server;
-use poem::listener::TcpListener;
+use poem::listener::{AcceptorExt, BoxAcceptor, Listener, TcpListener};
 
-use crate::auth::Verifier;
+use crate::app::{self, HttpSettings};
+use crate::auth::{self, Verifier};
 use crate::config::{self, Config};
-use crate::db::{self, migrate};
-use crate::{app, auth};
-
-/// How long in-flight requests may take to finish after a shutdown signal.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+use crate::db::{self, Database, migrate};
 
 const USAGE: &str = "usage: otica-api <command>
 
@@ -27,7 +24,7 @@ commands:
 /// Runs the command named by the first argument.
 pub async fn main(args: Vec<String>) -> ExitCode {
     config::load_dotenv();
-    crate::telemetry::init();
+    crate::telemetry::init(config::log_json());
     let result = match args.get(1).map(String::as_str) {
         Some("serve") => serve().await,
         Some("migrate") => run_migrate().await,
@@ -63,15 +60,67 @@ async fn serve() -> Result<(), String> {
 
     migrate::run_url(&config.database_url).await?;
     check_isolation(&config.database_url).await?;
-
     let verifier = Arc::new(Verifier::new(&config.auth)?);
-    if let Some(jwks) = verifier.jwks() {
-        let jwks = jwks.clone();
-        tokio::spawn(async move { load_keys_until_done(&jwks).await });
-    }
+    let keys = load_keys(&verifier).await;
+    let db = Database::connect_lazy(&config.database_url, config.db.clone())?;
+    let acceptor = bind(config.bind_addr).await?;
 
-    let db = db::Database::connect_lazy(&config.database_url, config.db.clone())?;
-    run(config.bind_addr, db, verifier, config.cors_allowed_origins).await
+    let (db_host, db_name) = describe_database(&config.database_url);
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        bind = %config.bind_addr,
+        db.host = %db_host,
+        db.name = %db_name,
+        db.pool_size = config.db.pool_size,
+        auth.issuers = %config.auth.issuers.join(","),
+        auth.keys = keys,
+        "otica-api started"
+    );
+    run(acceptor, db, verifier, config.http, config.shutdown_grace).await
+}
+
+/// Host and database name of a PostgreSQL URL, for logs: never the user or the password.
+fn describe_database(url: &str) -> (String, String) {
+    let Ok(parsed) = url.parse::<tokio_postgres::Config>() else {
+        return ("?".to_owned(), "?".to_owned());
+    };
+    let host = match parsed.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+        None => "localhost".to_owned(),
+    };
+    let port = parsed.get_ports().first().copied().unwrap_or(5432);
+    let name = parsed
+        .get_dbname()
+        .or(parsed.get_user())
+        .unwrap_or("?")
+        .to_owned();
+    (format!("{host}:{port}"), name)
+}
+
+/// Fetches the signing keys once (bounded by the fetch timeout) and returns how many there
+/// are; on failure keeps retrying in the background, so start-up never fails for it.
+async fn load_keys(verifier: &Verifier) -> usize {
+    let Some(jwks) = verifier.jwks() else {
+        return 1; // one static PEM key
+    };
+    match jwks.fetch().await {
+        Ok(count) => count,
+        Err(_) => {
+            let jwks = jwks.clone();
+            tokio::spawn(async move { load_keys_until_done(&jwks).await });
+            0
+        }
+    }
+}
+
+/// Binds the HTTP listener, so a taken address fails before anything is announced.
+pub(crate) async fn bind(addr: SocketAddr) -> Result<BoxAcceptor, String> {
+    TcpListener::bind(addr)
+        .into_acceptor()
+        .await
+        .map(|acceptor| acceptor.boxed())
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))
 }
 
 /// Refuses to go on when the database would let one shop see another's rows.
@@ -97,30 +146,34 @@ pub(crate) async fn check_isolation(database_url: &str) -> Result<(), String> {
     ))
 }
 
-/// Fetches the signing keys once at start; on failure warns and retries with a growing pause.
+/// Retries loading the signing keys with a growing pause until some are held.
 async fn load_keys_until_done(jwks: &auth::keys::JwksCache) {
     let mut pause = Duration::from_secs(2);
-    while jwks.fetch().await.is_err() {
+    loop {
         tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_secs(60));
-        if jwks.key_count() > 0 {
-            return; // a request-driven refresh succeeded meanwhile
+        // A request-driven refresh may have succeeded meanwhile.
+        if jwks.key_count() > 0 || jwks.fetch().await.is_ok() {
+            return;
         }
+        pause = (pause * 2).min(Duration::from_secs(60));
     }
 }
 
+/// Serves until SIGINT or SIGTERM, then lets in-flight requests finish within `grace`.
 pub(crate) async fn run(
-    addr: SocketAddr,
-    db: db::Database,
+    acceptor: BoxAcceptor,
+    db: Database,
     verifier: Arc<Verifier>,
-    cors: Vec<String>,
+    http: HttpSettings,
+    grace: Duration,
 ) -> Result<(), String> {
-    let endpoint = app::build(db.clone(), verifier, cors);
-    tracing::info!(version = env!("CARGO_PKG_VERSION"), bind = %addr, "otica-api listening");
-    Server::new(TcpListener::bind(addr))
-        .run_with_graceful_shutdown(endpoint, shutdown_signal(), Some(SHUTDOWN_GRACE))
+    let endpoint = app::build(db.clone(), verifier, http);
+    Server::new_with_acceptor(acceptor)
+        // Connections idle this long are closed, so slow or stalled clients cannot pile up.
+        .idle_timeout(Duration::from_secs(30))
+        .run_with_graceful_shutdown(endpoint, shutdown_signal(), Some(grace))
         .await
-        .map_err(|e| format!("cannot serve on {addr}: {e}"))?;
+        .map_err(|e| format!("server error: {e}"))?;
     db.pool().close();
     tracing::info!("stopped");
     Ok(())

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use url::Url;
 
+use crate::app::HttpSettings;
 use crate::db::DbSettings;
 
 /// Everything `serve` needs to run.
@@ -17,10 +18,12 @@ pub struct Config {
     pub database_url: String,
     /// Token verification settings.
     pub auth: AuthConfig,
-    /// `CORS_ALLOWED_ORIGINS`: browser origins allowed to call the API (none when unset).
-    pub cors_allowed_origins: Vec<String>,
+    /// `CORS_ALLOWED_ORIGINS`, `REQUEST_TIMEOUT_MS`: HTTP-level settings.
+    pub http: HttpSettings,
     /// `BIND_ADDR`: where the HTTP server listens.
     pub bind_addr: SocketAddr,
+    /// `SHUTDOWN_GRACE_SECS`: how long in-flight requests may finish after SIGTERM/SIGINT.
+    pub shutdown_grace: Duration,
     /// `DB_POOL_SIZE`, `DB_POOL_TIMEOUT_MS`, `DB_STATEMENT_TIMEOUT_MS`,
     /// `DB_PREPARED_STATEMENTS`: how requests use the database.
     pub db: DbSettings,
@@ -114,6 +117,33 @@ fn is_loopback(url: &Url) -> bool {
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         None => false,
     }
+}
+
+/// `BIND_ADDR`, default 127.0.0.1:8000.
+pub fn bind_addr() -> Result<SocketAddr, ConfigError> {
+    parsed("BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 8000)))
+}
+
+/// `CORS_ALLOWED_ORIGINS`: each must be an origin (`scheme://host[:port]`, no path).
+pub fn cors_origins() -> Result<Vec<String>, ConfigError> {
+    let origins = list("CORS_ALLOWED_ORIGINS");
+    for origin in &origins {
+        let ok = Url::parse(origin).is_ok_and(|u| {
+            matches!(u.scheme(), "http" | "https") && u.host().is_some() && u.path() == "/"
+        });
+        if !ok {
+            return Err(ConfigError::new(
+                "CORS_ALLOWED_ORIGINS",
+                format!("{origin:?} is not an origin like https://app.example.com"),
+            ));
+        }
+    }
+    Ok(origins)
+}
+
+/// `LOG_FORMAT`: `json` for one JSON object per line, anything else for human-readable.
+pub fn log_json() -> bool {
+    var("LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json"))
 }
 
 /// Loads `.env` (if any) into the environment; real environment variables win.
@@ -218,8 +248,15 @@ impl Config {
         Ok(Self {
             database_url: database_url()?,
             auth: AuthConfig::from_env()?,
-            cors_allowed_origins: list("CORS_ALLOWED_ORIGINS"),
-            bind_addr: parsed("BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 8000)))?,
+            http: HttpSettings {
+                cors_allowed_origins: cors_origins()?,
+                request_timeout: millis(
+                    "REQUEST_TIMEOUT_MS",
+                    HttpSettings::default().request_timeout,
+                )?,
+            },
+            bind_addr: bind_addr()?,
+            shutdown_grace: Duration::from_secs(parsed("SHUTDOWN_GRACE_SECS", 10)?),
             db,
         })
     }

@@ -3,11 +3,13 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
+use crate::app::HttpSettings;
 use crate::auth::Verifier;
 use crate::auth::dev_issuer::DevIssuer;
 use crate::cli;
-use crate::config::{AuthConfig, KeySource};
+use crate::config::{self, AuthConfig, KeySource};
 use crate::db::{self, migrate, throwaway::Cluster};
 use crate::staff::model::{NewStaff, StaffRole};
 use crate::{auth, staff};
@@ -74,31 +76,45 @@ const DEMO_SHOPS: [DemoShop; 2] = [
 ];
 
 /// `otica-api dev`: everything a newcomer needs, with nothing configured.
+///
+/// It reads `DEV_DATABASE_URL`, never `DATABASE_URL`: a `.env` written for `serve` must not
+/// get demo shops seeded into it by accident.
 pub async fn run() -> Result<(), String> {
+    let addr = config::bind_addr().map_err(|e| e.to_string())?;
+    let cors = match config::cors_origins().map_err(|e| e.to_string())? {
+        origins if origins.is_empty() => vec![
+            "http://localhost:5173".to_owned(),
+            "http://127.0.0.1:5173".to_owned(),
+        ],
+        origins => origins,
+    };
+    // Bound first: a taken port fails here, before any token is printed.
+    let acceptor = cli::bind(addr).await?;
+
     // Keep the cluster alive for as long as the server runs; dropping it removes it.
-    let (database_url, _cluster) =
-        match std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) {
-            Some(url) => (url, None),
-            None => {
-                println!("Starting a throwaway PostgreSQL cluster...");
-                let cluster = tokio::task::spawn_blocking(Cluster::start)
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .map_err(|e| e.to_string())?;
-                create_database(&cluster.url("postgres"), "otica").await?;
-                (cluster.url("otica"), Some(cluster))
-            }
-        };
+    let (database_url, cluster) = match std::env::var("DEV_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    {
+        Some(url) => (url, None),
+        None => {
+            eprintln!("Starting a throwaway PostgreSQL cluster...");
+            let cluster = tokio::task::spawn_blocking(Cluster::start)
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+            create_database(&cluster.url("postgres"), "otica").await?;
+            (cluster.url("otica"), Some(cluster))
+        }
+    };
 
     migrate::run_url(&database_url).await?;
     cli::check_isolation(&database_url).await?;
-    let db = db::Database::connect_lazy(
-        &database_url,
-        db::DbSettings {
-            pool_size: 8,
-            ..Default::default()
-        },
-    )?;
+    let settings = db::DbSettings {
+        pool_size: 8,
+        ..Default::default()
+    };
+    let db = db::Database::connect_lazy(&database_url, settings)?;
     seed_demo_data(&db).await?;
 
     let issuer = DevIssuer::start()
@@ -111,21 +127,12 @@ pub async fn run() -> Result<(), String> {
     let auth = AuthConfig::new(vec![issuer.issuer.clone()], KeySource::Jwks(jwks_url));
     let verifier = Arc::new(Verifier::new(&auth)?);
 
-    let addr: SocketAddr = std::env::var("BIND_ADDR")
-        .ok()
-        .filter(|a| !a.is_empty())
-        .unwrap_or_else(|| "127.0.0.1:8000".to_owned())
-        .parse()
-        .map_err(|e| format!("configuration: BIND_ADDR: {e}"))?;
-    let cors: Vec<String> = std::env::var("CORS_ALLOWED_ORIGINS")
-        .unwrap_or_else(|_| "http://localhost:5173,http://127.0.0.1:5173".to_owned())
-        .split(',')
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .collect();
-
-    print_welcome(addr, &database_url, _cluster.is_some(), &issuer);
-    cli::run(addr, db, verifier, cors).await
+    print_welcome(addr, &database_url, cluster.is_some(), &issuer);
+    let http = HttpSettings {
+        cors_allowed_origins: cors,
+        ..HttpSettings::default()
+    };
+    cli::run(acceptor, db, verifier, http, Duration::from_secs(10)).await
 }
 
 async fn create_database(admin_url: &str, name: &str) -> Result<(), String> {
@@ -206,7 +213,14 @@ fn print_welcome(addr: SocketAddr, database_url: &str, throwaway: bool, issuer: 
     println!();
     println!("  API         {base}/api/v1/staff");
     println!("  Swagger UI  {base}/docs   (Authorize, then paste a token below)");
-    println!("  Database    {}{db_note}", redact_password(database_url));
+    // The throwaway cluster's password is shown: it exists to keep other local users out,
+    // and whoever runs dev needs it for psql. Any other database's password is hidden.
+    let shown = if throwaway {
+        database_url.to_owned()
+    } else {
+        redact_password(database_url)
+    };
+    println!("  Database    {shown}{db_note}");
     println!("  Issuer      {} (local, dev only)", issuer.issuer);
     println!();
     for (token, org, name) in &tokens {

@@ -7,7 +7,8 @@
 //!   and throwaway clusters for `dev` and tests.
 //! - [`staff`]: the team-management resource (model, SQL, routes).
 //! - [`payload`], [`error`]: JSON in and out, and problem+json errors.
-//! - [`app`]: routes and middleware assembled; [`telemetry`]: logs.
+//! - [`app`]: routes and middleware assembled; [`telemetry`]: logs and request ids;
+//!   [`metrics`]: Prometheus metrics.
 //! - [`cli`]: the `serve`, `migrate` and `openapi` commands; [`dev`]: the `dev` command.
 //!
 //! Every request runs as: verify the token, take the organization from it, open a
@@ -21,6 +22,7 @@ pub mod config;
 pub mod db;
 pub mod dev;
 pub mod error;
+pub mod metrics;
 pub mod payload;
 pub mod staff;
 pub mod telemetry;

@@ -70,6 +70,7 @@ pub struct JwksCache {
     /// Held while fetching, so concurrent requests wait for one fetch instead of making many.
     fetching: tokio::sync::Mutex<()>,
     fetches: std::sync::atomic::AtomicU64,
+    failures: std::sync::atomic::AtomicU64,
     ttl: Duration,
     cooldown: Duration,
 }
@@ -90,6 +91,7 @@ impl JwksCache {
             state: RwLock::new(Loaded::default()),
             fetching: tokio::sync::Mutex::new(()),
             fetches: Default::default(),
+            failures: Default::default(),
             ttl,
             cooldown,
         }
@@ -103,6 +105,11 @@ impl JwksCache {
     /// How many fetches were attempted since start.
     pub fn fetch_count(&self) -> u64 {
         self.fetches.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// How many fetches failed since start.
+    pub fn failure_count(&self) -> u64 {
+        self.failures.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// How many keys the current set holds.
@@ -201,6 +208,8 @@ impl JwksCache {
                 Ok(count)
             }
             Err(why) => {
+                self.failures
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::warn!(
                     jwks.url = %self.url,
                     jwks.keys_kept = state.keys.len(),

@@ -292,17 +292,20 @@ async fn authenticate(req: &Request, bearer: Bearer) -> poem::Result<Tenant> {
         .data::<Arc<Verifier>>()
         .expect("the app always installs the verifier");
     let log = req.data::<RequestLog>();
-    // Two Authorization headers would let a proxy and the app disagree on who is calling.
-    if req
-        .headers()
-        .get_all(poem::http::header::AUTHORIZATION)
-        .iter()
-        .count()
-        > 1
-    {
+    let metrics = req.data::<Arc<crate::metrics::Metrics>>();
+    let refuse = |reason: &'static str| {
         if let Some(log) = log {
-            log.set_auth_failure("several Authorization headers");
+            log.set_auth_failure(reason);
         }
+        if let Some(metrics) = metrics {
+            metrics.observe_rejection(reason);
+        }
+    };
+
+    // Two Authorization headers would let a proxy and the app disagree on who is calling.
+    let headers = req.headers().get_all(poem::http::header::AUTHORIZATION);
+    if headers.iter().count() > 1 {
+        refuse("several Authorization headers");
         return Err(ApiError::Unauthorized.into());
     }
 
@@ -314,14 +317,11 @@ async fn authenticate(req: &Request, bearer: Bearer) -> poem::Result<Tenant> {
             Ok(tenant)
         }
         Err(err) => {
-            let reason = match &err {
+            refuse(match &err {
                 AuthError::Rejected(r) => r.as_str(),
                 AuthError::NoOrganization => "no active organization",
                 AuthError::KeysUnavailable => "signing keys unavailable",
-            };
-            if let Some(log) = log {
-                log.set_auth_failure(reason);
-            }
+            });
             Err(ApiError::from(err).into())
         }
     }

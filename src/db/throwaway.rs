@@ -27,11 +27,12 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A running throwaway cluster; dropping it stops the server and deletes its files.
 pub struct Cluster {
+    bin: PathBuf,
     dir: PathBuf,
     port: u16,
     password: String,
     owner: Option<(u32, u32)>,
-    server: Child,
+    server: Option<Child>,
     watchdog: Option<ChildStdin>,
 }
 
@@ -115,38 +116,41 @@ impl Cluster {
         }
 
         let port = free_port()?;
-        let log = fs::File::create(dir.join("postgres.log")).map_err(io("creating the log"))?;
-        if let Some((uid, gid)) = owner {
-            chown(&dir.join("postgres.log"), uid, gid)?;
-        }
-        let mut postgres = Command::new(bin.join("postgres"));
-        postgres
-            .arg("-D")
-            .arg(&data)
-            .args(["-p", &port.to_string()])
-            .arg("-k")
-            .arg(&dir)
-            .args(["-c", "listen_addresses=127.0.0.1"])
-            // Durability is pointless for a throwaway cluster; speed is not.
-            .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
-            .args(["-c", "full_page_writes=off", "-c", "max_connections=200"])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().map_err(io("opening the log"))?)
-            .stderr(log);
-        as_owner(&mut postgres, owner);
-        let server = postgres.spawn().map_err(io("starting postgres"))?;
-
-        let watchdog = spawn_watchdog(server.id(), &dir).ok();
+        let server = spawn_postgres(&bin, &dir, port, owner)?;
+        // The watchdog finds the server through its pid file, so it also covers a restart.
+        let watchdog =
+            spawn_watchdog(Target::PidFile(data.join("postmaster.pid")), Some(&dir)).ok();
         let cluster = Cluster {
+            bin,
             dir,
             port,
             password,
             owner,
-            server,
+            server: Some(server),
             watchdog,
         };
-        cluster.wait_ready()?;
+        cluster.wait_ready(0)?;
         Ok(cluster)
+    }
+
+    /// Stops the server (fast shutdown), keeping its data, as an outage would.
+    pub fn stop(&mut self) {
+        if let Some(mut server) = self.server.take() {
+            let _ = Command::new("kill")
+                .args(["-INT", &server.id().to_string()])
+                .status();
+            let _ = server.wait();
+        }
+    }
+
+    /// Starts the server again on the same data and port after [`Cluster::stop`].
+    pub fn restart(&mut self) -> Result<(), ClusterError> {
+        if self.server.is_some() {
+            return Ok(());
+        }
+        let before = self.starts_logged();
+        self.server = Some(spawn_postgres(&self.bin, &self.dir, self.port, self.owner)?);
+        self.wait_ready(before)
     }
 
     /// A connection URL for the superuser `postgres` and the given database.
@@ -216,7 +220,7 @@ impl Cluster {
             .stderr(Stdio::null());
         as_owner(&mut command, self.owner);
         let process = command.spawn().map_err(io("starting pgbouncer"))?;
-        let watchdog = spawn_watchdog(process.id(), &self.dir.join("pgbouncer.gone")).ok();
+        let watchdog = spawn_watchdog(Target::Pid(process.id()), None).ok();
         let bouncer = Bouncer {
             port,
             password: self.password.clone(),
@@ -227,13 +231,27 @@ impl Cluster {
         Ok(bouncer)
     }
 
-    fn wait_ready(&self) -> Result<(), ClusterError> {
-        // The server writes this line once it accepts connections on every socket.
-        wait_for_line(
-            &self.dir.join("postgres.log"),
-            "ready to accept connections",
-            START_TIMEOUT,
-        )
+    /// Polls the log until the server has announced one more start than `before`.
+    fn wait_ready(&self, before: usize) -> Result<(), ClusterError> {
+        let started = Instant::now();
+        while started.elapsed() < START_TIMEOUT {
+            if self.starts_logged() > before {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        Err(ClusterError::NotReady {
+            timeout: START_TIMEOUT,
+            log: fs::read_to_string(self.dir.join("postgres.log")).unwrap_or_default(),
+        })
+    }
+
+    /// How often the server has said it accepts connections: once per start.
+    fn starts_logged(&self) -> usize {
+        fs::read_to_string(self.dir.join("postgres.log"))
+            .unwrap_or_default()
+            .matches("ready to accept connections")
+            .count()
     }
 }
 
@@ -274,33 +292,81 @@ fn wait_for_line(log: &Path, line: &str, timeout: Duration) -> Result<(), Cluste
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        // SIGINT is PostgreSQL's "fast shutdown": roll back sessions, stop at once.
-        let _ = Command::new("kill")
-            .args(["-INT", &self.server.id().to_string()])
-            .status();
-        let _ = self.server.wait();
+        self.stop();
         let _ = fs::remove_dir_all(&self.dir);
         // Closing the pipe lets the watchdog exit; it finds nothing left to do.
         drop(self.watchdog.take());
     }
 }
 
+/// Starts the server on `dir/data`, logging to `dir/postgres.log` (appended).
+fn spawn_postgres(
+    bin: &Path,
+    dir: &Path,
+    port: u16,
+    owner: Option<(u32, u32)>,
+) -> Result<Child, ClusterError> {
+    let log_path = dir.join("postgres.log");
+    let log = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(io("opening the log"))?;
+    if let Some((uid, gid)) = owner {
+        chown(&log_path, uid, gid)?;
+    }
+    let mut postgres = Command::new(bin.join("postgres"));
+    postgres
+        .arg("-D")
+        .arg(dir.join("data"))
+        .args(["-p", &port.to_string()])
+        .arg("-k")
+        .arg(dir)
+        .args(["-c", "listen_addresses=127.0.0.1"])
+        // Durability is pointless for a throwaway cluster; speed is not.
+        .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
+        .args(["-c", "full_page_writes=off", "-c", "max_connections=200"])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(io("opening the log"))?)
+        .stderr(log);
+    as_owner(&mut postgres, owner);
+    postgres.spawn().map_err(io("starting postgres"))
+}
+
+/// The process a watchdog stops.
+enum Target {
+    Pid(u32),
+    /// A file whose first line is the pid (PostgreSQL's `postmaster.pid`).
+    PidFile(PathBuf),
+}
+
 /// Starts `sh` reading a pipe from us: when the pipe closes (we exited, however), it stops
-/// the server and deletes the folder. Bounded: it waits at most 30 s for the server to go.
-fn spawn_watchdog(pid: u32, dir: &Path) -> std::io::Result<ChildStdin> {
+/// the target with SIGINT and deletes `remove`. Bounded: it waits at most 30 s.
+fn spawn_watchdog(target: Target, remove: Option<&Path>) -> std::io::Result<ChildStdin> {
     let script = r#"
         read _ignored
-        kill -INT "$1" 2>/dev/null
-        i=0
-        while kill -0 "$1" 2>/dev/null && [ "$i" -lt 300 ]; do sleep 0.1; i=$((i+1)); done
-        rm -rf "$2"
+        case "$1" in
+            pid) pid=$2 ;;
+            *) pid=$(head -n 1 "$2" 2>/dev/null) ;;
+        esac
+        if [ -n "$pid" ]; then
+            kill -INT "$pid" 2>/dev/null
+            i=0
+            while kill -0 "$pid" 2>/dev/null && [ "$i" -lt 300 ]; do sleep 0.1; i=$((i+1)); done
+        fi
+        [ -z "$3" ] || rm -rf "$3"
     "#;
+    let (kind, what) = match target {
+        Target::Pid(pid) => ("pid", pid.to_string().into()),
+        Target::PidFile(path) => ("file", path.into_os_string()),
+    };
     let mut child = Command::new("sh")
         .arg("-c")
         .arg(script)
         .arg("otica-pg-watchdog")
-        .arg(pid.to_string())
-        .arg(dir)
+        .arg(kind)
+        .arg(what)
+        .arg(remove.map(Path::as_os_str).unwrap_or_default())
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

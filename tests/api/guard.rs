@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use otica_api::db::throwaway::Cluster;
 use tokio_postgres::NoTls;
 
-use crate::harness::fresh_database_url;
+use crate::harness::{Issuer, fresh_database_url};
+use crate::served::Served;
 
 /// Each weakness, the SQL that plants it in a migrated database, and a word the audit's
 /// and the start-up check's reports must contain (compared in lower case).
@@ -150,40 +151,14 @@ async fn a_runtime_role_that_can_bypass_is_reported_and_stops_serve() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn serve_starts_on_a_clean_database_even_as_a_superuser_and_stops_on_sigterm() {
     let url = fresh_database_url().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_otica-api"))
-        .arg("serve")
-        .env("DATABASE_URL", &url)
-        .env("CLERK_ISSUER", "http://127.0.0.1:9")
-        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let health = format!("http://127.0.0.1:{port}/healthz");
+    let issuer = Issuer::start().await;
 
-    let started = Instant::now();
-    let mut up = false;
-    while !up && started.elapsed() < Duration::from_secs(30) {
-        up = reqwest::get(&health).await.is_ok_and(|r| r.status() == 200);
-        if !up {
-            assert!(child.try_wait().unwrap().is_none(), "serve exited");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let status = child.wait().unwrap();
+    let mut served = Served::start(&url, &issuer, &[]).await;
+    served.terminate();
+    let status = tokio::task::block_in_place(|| served.wait_exit(Duration::from_secs(15)));
 
-    assert!(up, "serve did not answer /healthz within 30 s");
     assert!(status.success(), "exit status {status}");
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use otica_api::app::HttpSettings;
 use otica_api::auth::Verifier;
 use otica_api::auth::dev_issuer::{RsaKey, generate_rsa_key};
 use otica_api::config::{AuthConfig, KeySource};
@@ -267,6 +268,7 @@ pub struct Options {
     pub issuer: Arc<Issuer>,
     pub auth: AuthConfig,
     pub cors: Vec<String>,
+    pub request_timeout: Duration,
     pub db: DbSettings,
 }
 
@@ -298,13 +300,18 @@ impl TestApp {
                 KeySource::Jwks(issuer.jwks_url().parse().unwrap()),
             ),
             cors: vec!["http://localhost:5173".to_owned()],
+            request_timeout: Duration::from_secs(15),
             db,
         };
         adjust(&mut options);
 
         let verifier = Arc::new(Verifier::new(&options.auth).unwrap());
         let database = otica_api::db::Database::connect_lazy(&app_url, options.db.clone()).unwrap();
-        let app = otica_api::app::build(database.clone(), verifier, options.cors);
+        let http = HttpSettings {
+            cors_allowed_origins: options.cors,
+            request_timeout: options.request_timeout,
+        };
+        let app = otica_api::app::build(database.clone(), verifier, http);
         let acceptor = TcpListener::bind("127.0.0.1:0")
             .into_acceptor()
             .await

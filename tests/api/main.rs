@@ -3,6 +3,7 @@
 mod harness;
 
 mod auth;
+mod faults;
 mod frontend;
 mod guard;
 mod hardening;
@@ -10,6 +11,7 @@ mod isolation;
 mod openapi;
 mod pgtap;
 mod pool;
+mod served;
 mod service;
 mod staff_list;
 mod staff_write;

@@ -31,7 +31,7 @@ async fn readiness_is_503_when_the_database_is_unreachable() {
         ))
         .unwrap(),
     );
-    let endpoint = otica_api::app::build(unreachable, verifier, vec![]);
+    let endpoint = otica_api::app::build(unreachable, verifier, Default::default());
     let client = poem_test_client(endpoint);
 
     let ready = client.get("/readyz").await;
