@@ -74,7 +74,7 @@ impl<T: Type + DeserializeOwned + Send> ParsePayload for Json<T> {
 poem_openapi::impl_apirequest_for_payload!(Json<T>, T: Type + DeserializeOwned + Send);
 
 /// Deserializes a body, classifying failures as malformed (400) or invalid (422).
-fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+fn parse<T: Type + DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::Malformed(
             "the request body is empty; send a JSON object".to_owned(),
@@ -84,11 +84,12 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // judged on its values.
     let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::Malformed(format!("the body is not valid JSON: {e}")))?;
-    if !value.is_object() {
+    let Some(object) = value.as_object() else {
         return Err(ApiError::invalid("body", "must be a JSON object"));
-    }
+    };
+    let missing = || missing_required::<T>(object);
 
-    serde_path_to_error::deserialize(value).map_err(|err| {
+    serde_path_to_error::deserialize(&value).map_err(|err| {
         let path = err.path().to_string();
         let message = err.inner().to_string();
         // serde reports a missing field at the parent's path, naming the field in backticks.
@@ -97,8 +98,35 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             None if path == "." => "body".to_owned(),
             None => path,
         };
-        ApiError::Invalid(vec![FieldError::new(field, describe_serde(&message))])
+        // serde stops at the first problem; add every required field that is absent or
+        // null, so the client can fix them all at once.
+        let mut fields = missing();
+        if !fields.iter().any(|f| f.field == field) {
+            fields.insert(0, FieldError::new(field, describe_serde(&message)));
+        }
+        ApiError::Invalid(fields)
     })
+}
+
+/// The required properties of `T`'s schema that `object` lacks or sets to null.
+fn missing_required<T: Type>(
+    object: &serde_json::Map<String, serde_json::Value>,
+) -> Vec<FieldError> {
+    let mut registry = Registry::new();
+    T::register(&mut registry);
+    let required = match T::schema_ref() {
+        MetaSchemaRef::Reference(name) => registry.schemas.get(&name).map(|s| s.required.clone()),
+        MetaSchemaRef::Inline(schema) => Some(schema.required.clone()),
+    };
+    required
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|field| match object.get(field) {
+            None => Some(FieldError::new(field, "is required")),
+            Some(serde_json::Value::Null) => Some(FieldError::new(field, "cannot be null")),
+            Some(_) => None,
+        })
+        .collect()
 }
 
 /// serde's wording, in the API's: "invalid type: null, expected a string" stays, but the

@@ -166,3 +166,28 @@ async fn avatar_urls_are_stored_as_normalized_urls() {
         "https://img.example/a%20b.png?x=%22y%22"
     );
 }
+
+#[tokio::test]
+async fn an_empty_object_lists_every_required_field() {
+    let app = TestApp::spawn().await;
+
+    let empty = app
+        .post_json(&app.token(ORG_A), "/api/v1/staff", &json!({}))
+        .await;
+    let nulls = app
+        .post_json(
+            &app.token(ORG_A),
+            "/api/v1/staff",
+            &json!({"full_name": "Ana", "email": null}),
+        )
+        .await;
+
+    assert_eq!(
+        failing_fields(&problem(empty, 422).await),
+        ["full_name", "email", "role"]
+    );
+    assert_eq!(
+        failing_fields(&problem(nulls, 422).await),
+        ["email", "role"]
+    );
+}
