@@ -3,28 +3,17 @@
 
 use std::time::{Duration, Instant};
 
-use otica_api::db::throwaway::Cluster;
 use serde_json::{Value, json};
 use tokio_postgres::NoTls;
 
-use crate::harness::{Issuer, ORG_A, TestApp, fresh_database_url, problem};
+use crate::harness::{
+    Issuer, ORG_A, TestApp, execute, fresh_database_url, private_cluster, problem,
+};
 use crate::served::Served;
-
-async fn execute(url: &str, sql: &str) {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await.unwrap();
-    tokio::spawn(connection);
-    client.batch_execute(sql).await.unwrap();
-}
 
 #[tokio::test]
 async fn a_database_outage_answers_503_quickly_and_heals_without_a_restart() {
-    let mut cluster = tokio::task::spawn_blocking(Cluster::start)
-        .await
-        .unwrap()
-        .unwrap();
-    execute(&cluster.url("postgres"), "CREATE DATABASE otica").await;
-    let url = cluster.url("otica");
-    otica_api::db::migrate::run_url(&url).await.unwrap();
+    let (mut cluster, url) = private_cluster().await;
     let issuer = Issuer::start().await;
     let served = Served::start(&url, &issuer, &[("DB_POOL_TIMEOUT_MS", "2000")]).await;
     let http = reqwest::Client::new();

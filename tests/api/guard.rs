@@ -4,10 +4,7 @@
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use otica_api::db::throwaway::Cluster;
-use tokio_postgres::NoTls;
-
-use crate::harness::{Issuer, fresh_database_url};
+use crate::harness::{Issuer, execute, fresh_database_url, private_cluster};
 use crate::served::Served;
 
 /// Each weakness, the SQL that plants it in a migrated database, and a word the audit's
@@ -39,12 +36,6 @@ const TABLE_PLANTS: &[(&str, &str, &str)] = &[
         "truncate",
     ),
 ];
-
-async fn execute(url: &str, sql: &str) {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await.unwrap();
-    tokio::spawn(connection);
-    client.batch_execute(sql).await.unwrap();
-}
 
 /// Runs `sql/audit.sql` with psql and returns its findings section.
 fn audit_findings(url: &str) -> String {
@@ -124,13 +115,8 @@ async fn each_planted_table_weakness_is_reported_and_stops_serve() {
 #[tokio::test]
 async fn a_runtime_role_that_can_bypass_is_reported_and_stops_serve() {
     // Roles are shared by the whole cluster, so this weakness gets a cluster of its own.
-    let cluster = tokio::task::spawn_blocking(Cluster::start)
-        .await
-        .unwrap()
-        .unwrap();
-    execute(&cluster.url("postgres"), "CREATE DATABASE otica").await;
-    let url = cluster.url("otica");
-    otica_api::db::migrate::run_url(&url).await.unwrap();
+    // Kept alive (not dropped) until the end of the test.
+    let (_cluster, url) = private_cluster().await;
 
     for (what, plant) in [
         ("BYPASSRLS", "ALTER ROLE otica_runtime BYPASSRLS"),

@@ -440,3 +440,64 @@ pub fn names(rows: &[Value]) -> Vec<&str> {
         .map(|r| r["full_name"].as_str().unwrap())
         .collect()
 }
+
+/// What a pooled connection sees with no tenant set: (rows visible, insert error code,
+/// app.org_id, current_user), checked as the runtime role inside a transaction.
+pub async fn untenanted_view(
+    client: &mut tokio_postgres::Client,
+) -> (
+    i64,
+    Option<tokio_postgres::error::SqlState>,
+    Option<String>,
+    String,
+) {
+    let settings = client
+        .query_one(
+            "SELECT current_setting('app.org_id', true), current_user::text",
+            &[],
+        )
+        .await
+        .unwrap();
+    let tx = client.transaction().await.unwrap();
+    tx.batch_execute("SET LOCAL ROLE otica_runtime")
+        .await
+        .unwrap();
+    let seen: i64 = tx
+        .query_one("SELECT count(*) FROM staff_members", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let insert = tx
+        .execute(
+            "INSERT INTO staff_members (organization_id, full_name, email, role)
+             VALUES ('org_2ShopAlpha', 'Eve', 'eve@x.example', 'STAFF')",
+            &[],
+        )
+        .await;
+    (
+        seen,
+        insert.err().and_then(|e| e.code().cloned()),
+        settings.get(0),
+        settings.get(1),
+    )
+}
+
+/// Runs `sql` on the database at `url` (a direct superuser connection).
+pub async fn execute(url: &str, sql: &str) {
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client.batch_execute(sql).await.unwrap();
+}
+
+/// A cluster of the test's own (for what would disturb the shared one: stopping it,
+/// changing its roles), with a migrated database `otica`; returns it and that database's URL.
+pub async fn private_cluster() -> (Cluster, String) {
+    let cluster = tokio::task::spawn_blocking(Cluster::start)
+        .await
+        .unwrap()
+        .unwrap();
+    execute(&cluster.url("postgres"), "CREATE DATABASE otica").await;
+    let url = cluster.url("otica");
+    otica_api::db::migrate::run_url(&url).await.unwrap();
+    (cluster, url)
+}

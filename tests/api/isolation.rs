@@ -3,7 +3,7 @@
 
 use tokio_postgres::error::SqlState;
 
-use crate::harness::{ORG_A, ORG_B, TestApp};
+use crate::harness::{ORG_A, ORG_B, TestApp, untenanted_view};
 
 async fn two_shops(app: &TestApp) {
     app.add_member(ORG_A, "Ana Alpha", "ana@a.example").await;
@@ -54,28 +54,12 @@ async fn without_the_tenant_setting_the_runtime_role_sees_nothing_and_writes_not
     // First on a fresh connection, then on one that has just run a tenant transaction,
     // where PostgreSQL reads the expired setting back as '' rather than NULL.
     for round in ["fresh connection", "reused connection"] {
-        let tx = client.transaction().await.unwrap();
-        tx.batch_execute("SET LOCAL ROLE otica_runtime")
-            .await
-            .unwrap();
-        let seen: i64 = tx
-            .query_one("SELECT count(*) FROM staff_members", &[])
-            .await
-            .unwrap()
-            .get(0);
-        let insert = tx
-            .execute(
-                "INSERT INTO staff_members (organization_id, full_name, email, role)
-                 VALUES ($1, 'Eve', 'eve@x.example', 'STAFF')",
-                &[&ORG_A],
-            )
-            .await;
-        drop(tx);
+        let (seen, insert_error, _, _) = untenanted_view(&mut client).await;
 
         assert_eq!(seen, 0, "{round}");
         assert_eq!(
-            insert.unwrap_err().code(),
-            Some(&SqlState::INSUFFICIENT_PRIVILEGE),
+            insert_error,
+            Some(SqlState::INSUFFICIENT_PRIVILEGE),
             "{round}"
         );
 

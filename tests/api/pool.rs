@@ -6,43 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio_postgres::error::SqlState;
 
-use crate::harness::{ORG_A, ORG_B, TestApp};
-
-/// What a pooled connection sees with no tenant set: (rows visible, insert error code,
-/// app.org_id, current_user), checked as the runtime role inside a transaction.
-async fn untenanted_view(
-    client: &mut tokio_postgres::Client,
-) -> (i64, Option<SqlState>, Option<String>, String) {
-    let settings = client
-        .query_one(
-            "SELECT current_setting('app.org_id', true), current_user::text",
-            &[],
-        )
-        .await
-        .unwrap();
-    let tx = client.transaction().await.unwrap();
-    tx.batch_execute("SET LOCAL ROLE otica_runtime")
-        .await
-        .unwrap();
-    let seen: i64 = tx
-        .query_one("SELECT count(*) FROM staff_members", &[])
-        .await
-        .unwrap()
-        .get(0);
-    let insert = tx
-        .execute(
-            "INSERT INTO staff_members (organization_id, full_name, email, role)
-             VALUES ('org_2ShopAlpha', 'Eve', 'eve@x.example', 'STAFF')",
-            &[],
-        )
-        .await;
-    (
-        seen,
-        insert.err().and_then(|e| e.code().cloned()),
-        settings.get(0),
-        settings.get(1),
-    )
-}
+use crate::harness::{ORG_A, ORG_B, TestApp, untenanted_view};
 
 #[tokio::test]
 async fn the_one_pooled_connection_keeps_nothing_between_requests() {
