@@ -127,7 +127,7 @@ pub(crate) async fn bind(addr: SocketAddr) -> Result<BoxAcceptor, String> {
 pub(crate) async fn check_isolation(database_url: &str) -> Result<(), String> {
     let (client, connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls)
         .await
-        .map_err(|e| format!("cannot connect to DATABASE_URL: {e}"))?;
+        .map_err(|e| format!("cannot connect to DATABASE_URL: {}", db::describe(&e)))?;
     let task = tokio::spawn(connection);
     let findings = db::guard::findings(&client)
         .await

@@ -138,7 +138,12 @@ pub async fn run() -> Result<(), String> {
 async fn create_database(admin_url: &str, name: &str) -> Result<(), String> {
     let (client, connection) = tokio_postgres::connect(admin_url, tokio_postgres::NoTls)
         .await
-        .map_err(|e| format!("cannot connect to the throwaway cluster: {e}"))?;
+        .map_err(|e| {
+            format!(
+                "cannot connect to the throwaway cluster: {}",
+                db::describe(&e)
+            )
+        })?;
     let task = tokio::spawn(connection);
     client
         .batch_execute(&format!("CREATE DATABASE {name}"))

@@ -31,7 +31,7 @@ pub async fn run(client: &mut Client) -> Result<usize, String> {
 pub async fn run_url(database_url: &str) -> Result<usize, String> {
     let (mut client, connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls)
         .await
-        .map_err(|e| format!("cannot connect to DATABASE_URL: {e}"))?;
+        .map_err(|e| format!("cannot connect to DATABASE_URL: {}", super::describe(&e)))?;
     let task = tokio::spawn(connection);
     let result = run(&mut client).await;
     drop(client);

@@ -177,6 +177,18 @@ fn unavailable() -> ApiError {
     ApiError::Unavailable("The database is unavailable right now; retry shortly.")
 }
 
+/// A database error in words: tokio-postgres' own `Display` says only "db error", so this
+/// adds the server's message, or the underlying I/O error. Never includes a password.
+pub fn describe(err: &tokio_postgres::Error) -> String {
+    if let Some(db) = err.as_db_error() {
+        return format!("{}: {}", db.severity(), db.message());
+    }
+    match std::error::Error::source(err) {
+        Some(source) => format!("{err}: {source}"),
+        None => err.to_string(),
+    }
+}
+
 /// Maps a database error nobody expected. A lost connection, a server shutting down or a
 /// statement over its time limit is a 503 (retrying may work); anything else is logged once
 /// with its cause and answered as 500.

@@ -148,3 +148,52 @@ async fn serve_starts_on_a_clean_database_even_as_a_superuser_and_stops_on_sigte
 
     assert!(status.success(), "exit status {status}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_roles_made_by_the_bootstrap_script_a_plain_user_migrates_and_serves() {
+    // A cluster of its own: the script creates cluster-wide roles.
+    let (_cluster, url) = private_cluster().await;
+    let out = Command::new("psql")
+        .args([
+            "-X",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-v",
+            "app_user=otica_app",
+            "-v",
+            "app_db=otica_app",
+        ])
+        .args(["-d", &url, "-f"])
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/sql/bootstrap_roles.sql"
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    execute(&url, "ALTER ROLE otica_app PASSWORD 'app-secret'").await;
+    let mut app_url = url::Url::parse(&url).unwrap();
+    app_url.set_username("otica_app").unwrap();
+    app_url.set_password(Some("app-secret")).unwrap();
+    app_url.set_path("/otica_app");
+    let app_url = app_url.to_string();
+
+    let applied = otica_api::db::migrate::run_url(&app_url).await.unwrap();
+    let issuer = Issuer::start().await;
+    let mut served = Served::start(&app_url, &issuer, &[]).await;
+    let rows = reqwest::Client::new()
+        .get(format!("{}/api/v1/staff", served.base))
+        .bearer_auth(issuer.token("org_2Shop"))
+        .send()
+        .await
+        .unwrap();
+    served.terminate();
+    tokio::task::block_in_place(|| served.wait_exit(Duration::from_secs(15)));
+
+    assert!(applied >= 1);
+    assert_eq!(rows.status(), 200);
+}

@@ -155,3 +155,44 @@ async fn the_start_up_check_names_a_table_without_forced_security() {
     assert_eq!(findings.len(), 1, "{findings:?}");
     assert!(findings[0].contains("staff_members") && findings[0].contains("FORCE"));
 }
+
+#[tokio::test]
+async fn nothing_in_an_answer_tells_that_another_shop_has_a_value() {
+    let app = TestApp::spawn().await;
+    app.create_staff(
+        ORG_B,
+        serde_json::json!({"full_name": "Bia", "email": "taken@b.example", "role": "STAFF", "clerk_id": "user_2Taken"}),
+    )
+    .await;
+    let token = app.token(ORG_A);
+    let body = |email: &str, clerk: &str| serde_json::json!({"full_name": "Ana", "email": email, "role": "STAFF", "clerk_id": clerk});
+
+    let taken_elsewhere = app
+        .post_json(
+            &token,
+            "/api/v1/staff",
+            &body("taken@b.example", "user_2Taken"),
+        )
+        .await;
+    let unused = app
+        .post_json(
+            &token,
+            "/api/v1/staff",
+            &body("fresh@a.example", "user_2Fresh"),
+        )
+        .await;
+
+    let shape = |r: &reqwest::Response| {
+        let mut names: Vec<String> = r.headers().keys().map(|k| k.to_string()).collect();
+        names.sort();
+        (r.status(), names)
+    };
+    assert_eq!(shape(&taken_elsewhere), shape(&unused));
+    let (a, b): (serde_json::Value, serde_json::Value) = (
+        taken_elsewhere.json().await.unwrap(),
+        unused.json().await.unwrap(),
+    );
+    let keys = |v: &serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&a), keys(&b));
+    assert_eq!(a["organization_id"], ORG_A);
+}
