@@ -15,6 +15,9 @@ use super::Rejection;
 #[derive(Debug, Deserialize)]
 pub(crate) struct SessionClaims {
     pub sub: String,
+    /// Already checked by `jsonwebtoken`; read again to know how long the token may be cached.
+    #[serde(default)]
+    pub exp: Option<serde_json::Value>,
     #[serde(default)]
     pub sid: Option<String>,
     #[serde(default)]

@@ -8,6 +8,7 @@
 //! Every refusal answers the same 401 body, so a forged token learns nothing about which check
 //! failed; the log line names the real reason.
 
+pub mod cache;
 mod claims;
 pub mod dev_issuer;
 pub mod keys;
@@ -23,6 +24,7 @@ use poem_openapi::auth::Bearer;
 use crate::config::{AuthConfig, KeySource};
 use crate::error::ApiError;
 use crate::telemetry::RequestLog;
+use cache::{TokenCache, Verified};
 pub use claims::is_org_id;
 use claims::{OrgOutcome, SessionClaims};
 use keys::{JwksCache, KeyError, KeyStore};
@@ -140,6 +142,8 @@ pub struct Verifier {
     authorized_parties: HashSet<String>,
     admin_roles: HashSet<String>,
     leeway: u64,
+    /// Tokens that passed every check, so a repeated token skips the RSA verification.
+    cache: TokenCache,
 }
 
 impl Verifier {
@@ -173,6 +177,7 @@ impl Verifier {
             authorized_parties: config.authorized_parties.iter().cloned().collect(),
             admin_roles: config.admin_roles.iter().cloned().collect(),
             leeway: config.clock_skew_secs,
+            cache: TokenCache::new(cache::DEFAULT_CAPACITY),
         })
     }
 
@@ -190,6 +195,14 @@ impl Verifier {
 
         if token.len() > MAX_TOKEN_BYTES {
             return Err(Rejected(Rejection::TooLarge));
+        }
+        // A token that passed every check before, still inside its `exp`, whose key is still
+        // the one the key store hands out for its `kid`, passes again (see `cache`).
+        if let Some(hit) = self.cache.get(token, now())
+            && let Ok(key) = self.keys.key(hit.kid.as_deref()).await
+            && Arc::ptr_eq(&key, &hit.key)
+        {
+            return Ok(hit.tenant);
         }
         let header = decode_header(token).map_err(|_| Rejected(Rejection::Malformed))?;
         if header.alg != Algorithm::RS256 {
@@ -240,15 +253,28 @@ impl Verifier {
         }
 
         match claims.organization().map_err(Rejected)? {
-            OrgOutcome::Active(org) => Ok(Tenant {
-                is_admin: org
-                    .role
-                    .as_ref()
-                    .is_some_and(|r| self.admin_roles.contains(r)),
-                org_id: org.id,
-                user_id: claims.sub,
-                org_role: org.role,
-            }),
+            OrgOutcome::Active(org) => {
+                let tenant = Tenant {
+                    is_admin: org
+                        .role
+                        .as_ref()
+                        .is_some_and(|r| self.admin_roles.contains(r)),
+                    org_id: org.id,
+                    user_id: claims.sub,
+                    org_role: org.role,
+                };
+                // jsonwebtoken accepted `exp` (an integer) with `exp >= now - leeway`.
+                if let Some(exp) = claims.exp.as_ref().and_then(serde_json::Value::as_i64) {
+                    let verified = Verified {
+                        tenant: tenant.clone(),
+                        kid: header.kid,
+                        key,
+                        valid_until: exp.saturating_add(self.leeway as i64),
+                    };
+                    self.cache.insert(token, verified, now());
+                }
+                Ok(tenant)
+            }
             OrgOutcome::NoOrganization => Err(AuthError::NoOrganization),
         }
     }

@@ -13,6 +13,7 @@ use crate::db::{Tx, db_error};
 use crate::error::{ApiError, FieldError};
 use crate::payload::Nullable;
 
+/// The columns of a member, in the order `staff_from_row` reads them.
 const COLUMNS: &str = "id, organization_id, clerk_id, full_name, email, role, department, \
                        is_active, avatar_url, created_at, updated_at";
 
@@ -207,27 +208,49 @@ fn write_error(err: tokio_postgres::Error) -> ApiError {
 }
 
 fn staff_from_row(row: &Row) -> Result<Staff, ApiError> {
-    let role: &str = row.get("role");
+    // By position in COLUMNS: a lookup by name compares names for every field of every row.
+    let role: &str = row.get(5);
     let role =
         StaffRole::from_db(role).ok_or_else(|| unexpected("a stored role is outside the enum"))?;
     Ok(Staff {
-        id: row.get("id"),
-        organization_id: row.get("organization_id"),
-        clerk_id: Nullable(row.get("clerk_id")),
-        full_name: row.get("full_name"),
-        email: row.get("email"),
+        id: row.get(0),
+        organization_id: row.get(1),
+        clerk_id: Nullable(row.get(2)),
+        full_name: row.get(3),
+        email: row.get(4),
         role,
-        department: Nullable(row.get("department")),
-        is_active: row.get("is_active"),
-        avatar_url: Nullable(row.get("avatar_url")),
-        created_at: row.get("created_at"),
-        updated_at: row.get("updated_at"),
+        department: Nullable(row.get(6)),
+        is_active: row.get(7),
+        avatar_url: Nullable(row.get(8)),
+        created_at: row.get(9),
+        updated_at: row.get(10),
     })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::like_pattern;
+    use super::{COLUMNS, like_pattern};
+
+    #[test]
+    fn staff_from_row_reads_the_columns_in_this_order() {
+        let names: Vec<&str> = COLUMNS.split(',').map(str::trim).collect();
+        assert_eq!(
+            names,
+            [
+                "id",
+                "organization_id",
+                "clerk_id",
+                "full_name",
+                "email",
+                "role",
+                "department",
+                "is_active",
+                "avatar_url",
+                "created_at",
+                "updated_at"
+            ]
+        );
+    }
 
     #[test]
     fn search_text_matches_itself_literally() {
