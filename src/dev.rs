@@ -168,8 +168,7 @@ async fn seed_demo_data(db: &db::Database) -> Result<(), String> {
             is_admin: true,
         };
         let fail = |e: crate::error::ApiError| format!("seeding {org_id}: {e}");
-        let mut conn = db.connection().await.map_err(fail)?;
-        let tx = db.begin(&mut conn, &tenant).await.map_err(fail)?;
+        let tx = db.begin(&tenant).await.map_err(fail)?;
         if staff::repo::staff_stats(&tx, org_id)
             .await
             .map_err(fail)?

@@ -5,6 +5,10 @@ pub mod guard;
 pub mod migrate;
 pub mod throwaway;
 
+use std::future::Future;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
 use deadpool_postgres::{
@@ -109,62 +113,98 @@ impl Database {
         })
     }
 
-    /// Opens the tenant transaction: from here until it ends, this connection acts as the
-    /// runtime role for `tenant`'s organization only, with the statement timeout set.
+    /// Opens the tenant transaction on a connection of its own: from its first statement
+    /// until it ends, the connection acts as the runtime role for `tenant`'s organization
+    /// only, with the statement timeout set.
     ///
     /// Every setting is transaction-local (`set_config(..., true)` is `SET LOCAL`), so it
-    /// ends with the transaction, on commit, rollback, or when the transaction is dropped
-    /// because the client went away; nothing is left on the pooled connection.
-    pub async fn begin<'c>(
-        &self,
-        conn: &'c mut Object,
-        tenant: &Tenant,
-    ) -> Result<Tx<'c>, ApiError> {
-        let inner = conn.transaction().await.map_err(db_error)?;
-        let tx = Tx {
-            inner,
+    /// ends with the transaction; nothing is ever left on a pooled connection.
+    pub async fn begin(&self, tenant: &Tenant) -> Result<Tx, ApiError> {
+        let conn = self.connection().await?;
+        Ok(Tx {
+            conn: Some(conn),
+            org_id: tenant.org_id.clone(),
+            timeout_ms: self.settings.statement_timeout.as_millis().to_string(),
             prepared: self.settings.prepared_statements,
-        };
-        let timeout_ms = self.settings.statement_timeout.as_millis().to_string();
-        // `set_config('role', r, true)` is `SET LOCAL ROLE r` in a form that takes parameters.
-        tx.query(
-            "SELECT set_config('role', $1, true),
-                    set_config('app.org_id', $2, true),
-                    set_config('statement_timeout', $3, true)",
-            &[
-                (&RUNTIME_ROLE, Type::TEXT),
-                (&tenant.org_id, Type::TEXT),
-                (&timeout_ms, Type::TEXT),
-            ],
-        )
-        .await
-        .map_err(db_error)?;
-        Ok(tx)
+            begun: AtomicBool::new(false),
+        })
     }
 }
 
+/// `set_config('role', r, true)` is `SET LOCAL ROLE r` in a form that takes parameters.
+const TENANT_SETTINGS: &str = "SELECT set_config('role', $1, true), \
+                                      set_config('app.org_id', $2, true), \
+                                      set_config('statement_timeout', $3, true)";
+
 /// A tenant transaction. Repository functions take this, never the pool, so no query can
 /// run outside a tenant context.
-pub struct Tx<'c> {
-    inner: deadpool_postgres::Transaction<'c>,
+///
+/// Nothing is sent until the first statement: then `BEGIN`, the tenant settings and that
+/// statement go out together, in that order, and PostgreSQL answers all three in one round
+/// trip. A transaction dropped before it commits (the client went away, an error) takes its
+/// connection out of the pool and closes it, so PostgreSQL rolls it back and no later
+/// request can find it half-done.
+pub struct Tx {
+    conn: Option<Object>,
+    org_id: String,
+    timeout_ms: String,
     prepared: bool,
+    begun: AtomicBool,
 }
 
-impl Tx<'_> {
+impl Tx {
+    fn client(&self) -> &tokio_postgres::Client {
+        self.conn
+            .as_ref()
+            .expect("a transaction keeps its connection until it ends")
+    }
+
     /// Runs `sql` and returns its rows.
     pub async fn query(
         &self,
         sql: &str,
         params: &[Param<'_>],
     ) -> Result<Vec<Row>, tokio_postgres::Error> {
-        if self.prepared {
-            let types: Vec<Type> = params.iter().map(|(_, t)| t.clone()).collect();
-            let values: Vec<&(dyn ToSql + Sync)> = params.iter().map(|(v, _)| *v).collect();
-            let statement = self.inner.prepare_typed_cached(sql, &types).await?;
-            self.inner.query(&statement, &values).await
-        } else {
-            self.inner.query_typed(sql, params).await
+        // Preparing (once per connection, cached) reads nothing, so it may precede BEGIN.
+        let statement = match self.prepared {
+            true => {
+                let types: Vec<Type> = params.iter().map(|(_, t)| t.clone()).collect();
+                let conn = self
+                    .conn
+                    .as_ref()
+                    .expect("a transaction keeps its connection");
+                Some(conn.prepare_typed_cached(sql, &types).await?)
+            }
+            false => None,
+        };
+        let run = async {
+            match &statement {
+                Some(statement) => {
+                    let values: Vec<&(dyn ToSql + Sync)> = params.iter().map(|(v, _)| *v).collect();
+                    self.client().query(statement, &values).await
+                }
+                None => self.client().query_typed(sql, params).await,
+            }
+        };
+        if self.begun.swap(true, Ordering::SeqCst) {
+            return run.await;
         }
+
+        let client = self.client();
+        let tenant: [Param<'_>; 3] = [
+            (&RUNTIME_ROLE, Type::TEXT),
+            (&self.org_id, Type::TEXT),
+            (&self.timeout_ms, Type::TEXT),
+        ];
+        let begin = client.query_typed("BEGIN", &[]);
+        let settings = client.query_typed(TENANT_SETTINGS, &tenant);
+        let (begun, set, rows) = in_order(begin, settings, run).await;
+        // Should BEGIN or the settings fail, the statement failed too (it ran in the same
+        // aborted transaction, or with no tenant, which sees and writes nothing): report the
+        // first cause.
+        begun?;
+        set?;
+        rows
     }
 
     /// Runs `sql`, which returns at most one row.
@@ -176,10 +216,65 @@ impl Tx<'_> {
         Ok(self.query(sql, params).await?.into_iter().next())
     }
 
-    /// Commits the transaction.
-    pub async fn commit(self) -> Result<(), ApiError> {
-        self.inner.commit().await.map_err(db_error)
+    /// Commits the transaction and gives the connection back to the pool.
+    pub async fn commit(mut self) -> Result<(), ApiError> {
+        if self.begun.load(Ordering::SeqCst) {
+            self.client()
+                .query_typed("COMMIT", &[])
+                .await
+                .map_err(db_error)?;
+        }
+        // Finished cleanly: the connection may serve the next request.
+        self.begun.store(false, Ordering::SeqCst);
+        drop(self.conn.take());
+        Ok(())
     }
+}
+
+impl Drop for Tx {
+    fn drop(&mut self) {
+        if self.begun.load(Ordering::SeqCst)
+            && let Some(conn) = self.conn.take()
+        {
+            // Detached from the pool and closed: PostgreSQL rolls the transaction back.
+            drop(Object::take(conn));
+        }
+    }
+}
+
+/// Awaits three futures, polling them always in this order, so the requests they send on
+/// first poll reach the connection in this order.
+async fn in_order<A: Future, B: Future, C: Future>(
+    a: A,
+    b: B,
+    c: C,
+) -> (A::Output, B::Output, C::Output) {
+    let (mut a, mut b, mut c) = (pin!(a), pin!(b), pin!(c));
+    let (mut ra, mut rb, mut rc) = (None, None, None);
+    std::future::poll_fn(|cx| {
+        if ra.is_none()
+            && let Poll::Ready(v) = a.as_mut().poll(cx)
+        {
+            ra = Some(v);
+        }
+        if rb.is_none()
+            && let Poll::Ready(v) = b.as_mut().poll(cx)
+        {
+            rb = Some(v);
+        }
+        if rc.is_none()
+            && let Poll::Ready(v) = c.as_mut().poll(cx)
+        {
+            rc = Some(v);
+        }
+        if ra.is_some() && rb.is_some() && rc.is_some() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    (ra.expect("ready"), rb.expect("ready"), rc.expect("ready"))
 }
 
 fn unavailable() -> ApiError {

@@ -30,7 +30,7 @@ pub struct ListFilter {
 
 /// One page of the shop's staff, by name, then id.
 pub async fn list_staff(
-    tx: &Tx<'_>,
+    tx: &Tx,
     org_id: &str,
     filter: &ListFilter,
 ) -> Result<Vec<Staff>, ApiError> {
@@ -58,7 +58,7 @@ pub async fn list_staff(
 }
 
 /// Counts of the shop's staff, in one pass over its rows.
-pub async fn staff_stats(tx: &Tx<'_>, org_id: &str) -> Result<StaffStats, ApiError> {
+pub async fn staff_stats(tx: &Tx, org_id: &str) -> Result<StaffStats, ApiError> {
     let sql = "SELECT count(*),
                       count(*) FILTER (WHERE is_active),
                       count(*) FILTER (WHERE role = 'ADMIN'),
@@ -79,7 +79,7 @@ pub async fn staff_stats(tx: &Tx<'_>, org_id: &str) -> Result<StaffStats, ApiErr
 }
 
 /// One member of the shop, if the id is the shop's.
-pub async fn get_staff(tx: &Tx<'_>, org_id: &str, id: Uuid) -> Result<Option<Staff>, ApiError> {
+pub async fn get_staff(tx: &Tx, org_id: &str, id: Uuid) -> Result<Option<Staff>, ApiError> {
     let sql = format!("SELECT {COLUMNS} FROM staff_members WHERE organization_id = $1 AND id = $2");
     let params = [(&org_id as _, Type::TEXT), (&id as _, Type::UUID)];
     let row = tx.query_opt(&sql, &params).await.map_err(db_error)?;
@@ -87,7 +87,7 @@ pub async fn get_staff(tx: &Tx<'_>, org_id: &str, id: Uuid) -> Result<Option<Sta
 }
 
 /// Adds a member to the shop.
-pub async fn create_staff(tx: &Tx<'_>, org_id: &str, new: &NewStaff) -> Result<Staff, ApiError> {
+pub async fn create_staff(tx: &Tx, org_id: &str, new: &NewStaff) -> Result<Staff, ApiError> {
     let sql = format!(
         "INSERT INTO staff_members
                 (organization_id, full_name, email, role, department, is_active, avatar_url, clerk_id)
@@ -111,7 +111,7 @@ pub async fn create_staff(tx: &Tx<'_>, org_id: &str, new: &NewStaff) -> Result<S
 
 /// Applies `changes` to a member of the shop; `None` when the id is not the shop's.
 pub async fn update_staff(
-    tx: &Tx<'_>,
+    tx: &Tx,
     org_id: &str,
     id: Uuid,
     changes: &StaffChanges,
@@ -153,7 +153,7 @@ pub async fn update_staff(
 }
 
 /// Removes a member of the shop; false when the id is not the shop's.
-pub async fn delete_staff(tx: &Tx<'_>, org_id: &str, id: Uuid) -> Result<bool, ApiError> {
+pub async fn delete_staff(tx: &Tx, org_id: &str, id: Uuid) -> Result<bool, ApiError> {
     let sql = "DELETE FROM staff_members WHERE organization_id = $1 AND id = $2 RETURNING id";
     let params = [(&org_id as _, Type::TEXT), (&id as _, Type::UUID)];
     let deleted = tx.query_opt(sql, &params).await.map_err(db_error)?;

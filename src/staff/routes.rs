@@ -115,8 +115,7 @@ impl StaffApi {
             offset: offset.0.into(),
         };
 
-        let mut conn = self.db.connection().await?;
-        let tx = self.db.begin(&mut conn, &tenant).await?;
+        let tx = self.db.begin(&tenant).await?;
 
         let staff = repo::list_staff(&tx, &tenant.org_id, &filter).await?;
         tx.commit().await?;
@@ -134,8 +133,7 @@ impl StaffApi {
     ) -> Result<Json<StaffStats>, Failure<ReadFailures>> {
         let tenant = auth.0;
 
-        let mut conn = self.db.connection().await?;
-        let tx = self.db.begin(&mut conn, &tenant).await?;
+        let tx = self.db.begin(&tenant).await?;
 
         let stats = repo::staff_stats(&tx, &tenant.org_id).await?;
         tx.commit().await?;
@@ -157,8 +155,7 @@ impl StaffApi {
         tenant.require_admin()?;
         let new = body.0.validate()?;
 
-        let mut conn = self.db.connection().await?;
-        let tx = self.db.begin(&mut conn, &tenant).await?;
+        let tx = self.db.begin(&tenant).await?;
 
         let staff = repo::create_staff(&tx, &tenant.org_id, &new).await?;
         tx.commit().await?;
@@ -177,8 +174,7 @@ impl StaffApi {
     ) -> Result<Json<Staff>, Failure<OneFailures>> {
         let tenant = auth.0;
 
-        let mut conn = self.db.connection().await?;
-        let tx = self.db.begin(&mut conn, &tenant).await?;
+        let tx = self.db.begin(&tenant).await?;
 
         let staff = repo::get_staff(&tx, &tenant.org_id, id.0).await?;
         tx.commit().await?;
@@ -202,8 +198,7 @@ impl StaffApi {
         tenant.require_admin()?;
         let changes = body.0.validate()?;
 
-        let mut conn = self.db.connection().await?;
-        let tx = self.db.begin(&mut conn, &tenant).await?;
+        let tx = self.db.begin(&tenant).await?;
 
         let staff = if changes.is_empty() {
             repo::get_staff(&tx, &tenant.org_id, id.0).await?
@@ -228,8 +223,7 @@ impl StaffApi {
         let tenant = auth.0;
         tenant.require_admin()?;
 
-        let mut conn = self.db.connection().await?;
-        let tx = self.db.begin(&mut conn, &tenant).await?;
+        let tx = self.db.begin(&tenant).await?;
 
         let deleted = repo::delete_staff(&tx, &tenant.org_id, id.0).await?;
         tx.commit().await?;
