@@ -21,6 +21,9 @@ use crate::error::{ApiError, FieldError};
 /// The largest request body accepted, in bytes.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
+/// The initial size of a response buffer, in bytes.
+const RESPONSE_CAPACITY: usize = 16 * 1024;
+
 /// A JSON request or response body of type `T`.
 pub struct Json<T>(pub T);
 
@@ -152,8 +155,11 @@ fn strip_position(message: &str) -> String {
 
 impl<T: Serialize + Send> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
-        match serde_json::to_vec(&self.0) {
-            Ok(body) => Response::builder()
+        // Start big enough for a page of members (~20 KiB for 50), so the buffer does not
+        // grow and copy itself a dozen times from serde_json's default 128 bytes.
+        let mut body = Vec::with_capacity(RESPONSE_CAPACITY);
+        match serde_json::to_writer(&mut body, &self.0) {
+            Ok(()) => Response::builder()
                 .content_type("application/json")
                 .body(body),
             Err(err) => {
