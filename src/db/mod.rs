@@ -79,6 +79,8 @@ impl Database {
         // socket still open?) is enough; a broken connection is dropped, never reused.
         let manager = Manager::from_config(
             pg,
+            // No TLS yet: the service must reach PostgreSQL over a trusted network or a
+            // TLS-terminating proxy until a rustls connector is wired in here.
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -132,6 +134,11 @@ impl Database {
 }
 
 /// `set_config('role', r, true)` is `SET LOCAL ROLE r` in a form that takes parameters.
+///
+/// Switching roles inside the session means `RESET ROLE` would return to the `DATABASE_URL`
+/// user: row-level security stops queries that forget their `WHERE`, not injected SQL. No
+/// SQL is ever built from input; logging in as a role that can only become the runtime role
+/// would close this too, at the price of a second URL for migrations.
 const TENANT_SETTINGS: &str = "SELECT set_config('role', $1, true), \
                                       set_config('app.org_id', $2, true), \
                                       set_config('statement_timeout', $3, true)";
