@@ -2,10 +2,10 @@
 //! `sql/audit.sql`, named by the start-up check, and stops `serve` from starting.
 
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::harness::{Issuer, execute, fresh_database_url, private_cluster};
-use crate::served::Served;
+use crate::served::{Served, serve_to_exit};
 
 /// Each weakness, the SQL that plants it in a migrated database, and a word the audit's
 /// and the start-up check's reports must contain (compared in lower case).
@@ -59,26 +59,10 @@ fn audit_findings(url: &str) -> String {
 
 /// Starts `otica-api serve` on `url` and waits for it to exit (bounded).
 fn serve(url: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_otica-api"))
-        .arg("serve")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", url)
-        .env("CLERK_ISSUER", "http://127.0.0.1:9")
-        .env("BIND_ADDR", "127.0.0.1:0")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > Duration::from_secs(30) {
-            let _ = child.kill();
-            panic!("serve neither started nor refused within 30 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
+    serve_to_exit(&[
+        ("DATABASE_URL", url),
+        ("CLERK_ISSUER", "http://127.0.0.1:9"),
+    ])
 }
 
 #[tokio::test]

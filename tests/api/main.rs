@@ -3,6 +3,7 @@
 mod harness;
 
 mod auth;
+mod config;
 mod faults;
 mod frontend;
 mod guard;

@@ -2,7 +2,7 @@
 //! exit codes, start-up checks and the log lines it writes.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -31,6 +31,8 @@ impl Served {
         let mut command = Command::new(env!("CARGO_BIN_EXE_otica-api"));
         command
             .arg("serve")
+            // Away from the repository, so a developer's .env cannot change the test.
+            .current_dir(std::env::temp_dir())
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("DATABASE_URL", database_url)
@@ -101,4 +103,29 @@ impl Drop for Served {
         }
         let _ = std::fs::remove_file(&self.log);
     }
+}
+
+/// Runs `otica-api serve` with only `env` (and PATH) set, away from any `.env`, and waits
+/// (bounded) for it to exit: for start-ups that must be refused.
+pub fn serve_to_exit(env: &[(&str, &str)]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_otica-api"))
+        .arg("serve")
+        .current_dir(std::env::temp_dir())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("serve neither started nor refused within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
 }

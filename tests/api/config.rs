@@ -1,0 +1,49 @@
+//! Start-up settings: a missing or malformed one stops `serve` with one line naming it.
+
+use crate::served::serve_to_exit;
+
+const DB: (&str, &str) = ("DATABASE_URL", "postgres://otica@127.0.0.1:9/otica");
+const ISSUER: (&str, &str) = ("CLERK_ISSUER", "https://clerk.shop.example");
+
+#[test]
+fn each_bad_setting_stops_start_up_with_one_line_naming_it() {
+    let cases: [(&[(&str, &str)], &str); 8] = [
+        (&[], "DATABASE_URL"),
+        (&[DB], "CLERK_ISSUER"),
+        (
+            &[("DATABASE_URL", "not a url at all"), ISSUER],
+            "DATABASE_URL",
+        ),
+        (
+            &[DB, ("CLERK_ISSUER", "http://clerk.shop.example")],
+            "CLERK_ISSUER",
+        ),
+        (
+            &[
+                DB,
+                ISSUER,
+                ("CLERK_JWKS_URL", "http://keys.shop.example/jwks.json"),
+            ],
+            "CLERK_JWKS_URL",
+        ),
+        (&[DB, ISSUER, ("DB_POOL_SIZE", "many")], "DB_POOL_SIZE"),
+        (
+            &[
+                DB,
+                ISSUER,
+                ("CORS_ALLOWED_ORIGINS", "app.shop.example/path"),
+            ],
+            "CORS_ALLOWED_ORIGINS",
+        ),
+        (&[DB, ISSUER, ("BIND_ADDR", "localhost")], "BIND_ADDR"),
+    ];
+
+    for (env, named) in cases {
+        let out = serve_to_exit(env);
+
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{named}: serve started");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{named}: {stderr}");
+        assert!(stderr.contains(named), "{named}: {stderr}");
+    }
+}
