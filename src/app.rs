@@ -87,6 +87,8 @@ pub fn build(db: Database, verifier: Arc<Verifier>, http: HttpSettings) -> impl 
         // plain-text responses itself, which browsers (sending Origin) would then get.
         .catch_all_error(problem_from_poem_error)
         .with(cors)
+        // And the refusals of CORS itself (origin, method or header not allowed).
+        .catch_all_error(problem_from_poem_error)
         .around(move |next, req| observe(next, req, observed.clone(), time_limit))
 }
 

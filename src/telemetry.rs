@@ -112,7 +112,13 @@ pub async fn observe<E: Endpoint>(
         .data::<PathPattern>()
         .map(|p| p.0.to_string())
         .unwrap_or_else(|| "(unmatched)".to_owned());
-    metrics.observe_request(&route, method.as_str(), status, elapsed.as_secs_f64());
+    // Only the methods the API knows become labels: a client sending made-up methods must
+    // not be able to grow the metrics without bound.
+    let method_label = match method.as_str() {
+        m @ ("GET" | "POST" | "PATCH" | "DELETE" | "PUT" | "HEAD" | "OPTIONS") => m,
+        _ => "other",
+    };
+    metrics.observe_request(&route, method_label, status, elapsed.as_secs_f64());
 
     let fields = log.0.lock().expect("lock poisoned");
     let duration_ms = elapsed.as_secs_f64() * 1000.0;

@@ -148,9 +148,9 @@ const TENANT_SETTINGS: &str = "SELECT set_config('role', $1, true), \
 ///
 /// Nothing is sent until the first statement: then `BEGIN`, the tenant settings and that
 /// statement go out together, in that order, and PostgreSQL answers all three in one round
-/// trip. A transaction dropped before it commits (the client went away, an error) takes its
-/// connection out of the pool and closes it, so PostgreSQL rolls it back and no later
-/// request can find it half-done.
+/// trip. A transaction dropped before it commits (an error, a request over its time limit)
+/// is rolled back before its connection returns to the pool, so no later request can find
+/// it half-done.
 pub struct Tx {
     conn: Option<Object>,
     org_id: String,
@@ -172,25 +172,20 @@ impl Tx {
         sql: &str,
         params: &[Param<'_>],
     ) -> Result<Vec<Row>, tokio_postgres::Error> {
-        // Preparing (once per connection, cached) reads nothing, so it may precede BEGIN.
-        let statement = match self.prepared {
-            true => {
+        // Prepared inside the transaction, after its settings: a Parse waiting on a lock is
+        // then bounded by the statement timeout like everything else.
+        let run = async {
+            if self.prepared {
                 let types: Vec<Type> = params.iter().map(|(_, t)| t.clone()).collect();
                 let conn = self
                     .conn
                     .as_ref()
                     .expect("a transaction keeps its connection");
-                Some(conn.prepare_typed_cached(sql, &types).await?)
-            }
-            false => None,
-        };
-        let run = async {
-            match &statement {
-                Some(statement) => {
-                    let values: Vec<&(dyn ToSql + Sync)> = params.iter().map(|(v, _)| *v).collect();
-                    self.client().query(statement, &values).await
-                }
-                None => self.client().query_typed(sql, params).await,
+                let statement = conn.prepare_typed_cached(sql, &types).await?;
+                let values: Vec<&(dyn ToSql + Sync)> = params.iter().map(|(v, _)| *v).collect();
+                self.client().query(&statement, &values).await
+            } else {
+                self.client().query_typed(sql, params).await
             }
         };
         if self.begun.swap(true, Ordering::SeqCst) {
@@ -240,11 +235,22 @@ impl Tx {
 
 impl Drop for Tx {
     fn drop(&mut self) {
-        if self.begun.load(Ordering::SeqCst)
-            && let Some(conn) = self.conn.take()
-        {
-            // Detached from the pool and closed: PostgreSQL rolls the transaction back.
-            drop(Object::take(conn));
+        if !self.begun.load(Ordering::SeqCst) {
+            return; // nothing was sent, or it committed: the connection is clean
+        }
+        let Some(conn) = self.conn.take() else { return };
+        // Roll back behind whatever is still in flight, then give the connection back. The
+        // pool slot stays taken until then, so abandoned requests can never open more
+        // backends than the pool allows. Should the rollback fail, the connection is closed.
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    if conn.batch_execute("ROLLBACK").await.is_err() {
+                        drop(Object::take(conn));
+                    }
+                });
+            }
+            Err(_) => drop(Object::take(conn)),
         }
     }
 }

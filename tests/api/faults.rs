@@ -253,6 +253,14 @@ async fn metrics_count_requests_rejections_the_pool_and_key_fetches() {
     let app = TestApp::spawn().await;
     app.list(ORG_A, "").await;
     app.get("not-a-token", "/api/v1/staff").await;
+    for n in 0..3 {
+        let method = reqwest::Method::from_bytes(format!("MADEUP{n}").as_bytes()).unwrap();
+        app.http
+            .request(method, app.url("/nowhere"))
+            .send()
+            .await
+            .unwrap();
+    }
 
     let text = app
         .http
@@ -270,7 +278,81 @@ async fn metrics_count_requests_rejections_the_pool_and_key_fetches() {
         r#"db_pool_connections{state="max"} 4"#,
         "jwks_fetches_total 1",
         "http_request_duration_seconds_bucket",
+        r#"http_requests_total{method="other",route="(unmatched)",status="404"} 3"#,
     ] {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
+}
+
+#[tokio::test]
+async fn a_statement_waiting_on_a_lock_is_cut_by_the_statement_timeout_even_when_first_prepared() {
+    let app = TestApp::spawn_with(|o| o.db.statement_timeout = Duration::from_millis(300)).await;
+    let (mut blocker, connection) = tokio_postgres::connect(&app.database_url, NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let lock = blocker.transaction().await.unwrap();
+    lock.batch_execute("LOCK TABLE staff_members IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+
+    // A fresh pool: the list statement has never been prepared on any connection.
+    let started = Instant::now();
+    let response = app.get(&app.token(ORG_A), "/api/v1/staff").await;
+    let elapsed = started.elapsed();
+    lock.rollback().await.unwrap();
+
+    problem(response, 503).await;
+    assert!(elapsed < Duration::from_secs(3), "took {elapsed:?}");
+}
+
+#[tokio::test]
+async fn requests_abandoned_by_the_time_limit_never_open_more_backends_than_the_pool() {
+    let app = TestApp::spawn_with(|o| {
+        o.db.pool_size = 2;
+        o.request_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let ana = app.add_member(ORG_A, "Ana Souza", "ana@a.example").await;
+    let path = format!("/api/v1/staff/{}", ana["id"].as_str().unwrap());
+    let (mut blocker, connection) = tokio_postgres::connect(&app.database_url, NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let lock = blocker.transaction().await.unwrap();
+    lock.execute("SELECT 1 FROM staff_members FOR UPDATE", &[])
+        .await
+        .unwrap();
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..10 {
+        let request = app
+            .http
+            .patch(app.url(&path))
+            .bearer_auth(app.token(ORG_A))
+            .json(&json!({"department": format!("D{n}")}))
+            .send();
+        tasks.spawn(async move { request.await.unwrap().status().as_u16() });
+    }
+    let mut statuses = Vec::new();
+    while let Some(status) = tasks.join_next().await {
+        statuses.push(status.unwrap());
+    }
+    let backends: i64 = lock
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity
+              WHERE datname = current_database() AND pid <> pg_backend_pid()
+                AND backend_type = 'client backend' AND wait_event_type = 'Lock'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    lock.rollback().await.unwrap();
+
+    assert!(statuses.iter().all(|s| *s == 503), "{statuses:?}");
+    assert!(
+        backends <= 2,
+        "{backends} backends waiting with a pool of 2"
+    );
 }

@@ -96,6 +96,8 @@ async fn cors_allows_only_the_configured_origins() {
             .get("access-control-allow-origin")
             .is_none()
     );
+    // The refusal itself keeps the API's error shape.
+    problem(foreign, 403).await;
 }
 
 /// A tiny in-process client, for an app that is never bound to a socket.
