@@ -160,10 +160,14 @@ pub struct Tx {
 }
 
 impl Tx {
-    fn client(&self) -> &tokio_postgres::Client {
+    fn conn(&self) -> &Object {
         self.conn
             .as_ref()
             .expect("a transaction keeps its connection until it ends")
+    }
+
+    fn client(&self) -> &tokio_postgres::Client {
+        self.conn()
     }
 
     /// Runs `sql` and returns its rows.
@@ -177,11 +181,7 @@ impl Tx {
         let run = async {
             if self.prepared {
                 let types: Vec<Type> = params.iter().map(|(_, t)| t.clone()).collect();
-                let conn = self
-                    .conn
-                    .as_ref()
-                    .expect("a transaction keeps its connection");
-                let statement = conn.prepare_typed_cached(sql, &types).await?;
+                let statement = self.conn().prepare_typed_cached(sql, &types).await?;
                 let values: Vec<&(dyn ToSql + Sync)> = params.iter().map(|(v, _)| *v).collect();
                 self.client().query(&statement, &values).await
             } else {
