@@ -7,7 +7,7 @@ pub mod throwaway;
 
 use std::future::Future;
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ use deadpool_postgres::{
 };
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{NoTls, Row};
+use tokio_postgres::{NoTls, Row, Statement};
 
 use crate::auth::Tenant;
 use crate::error::ApiError;
@@ -122,13 +122,27 @@ impl Database {
     /// Every setting is transaction-local (`set_config(..., true)` is `SET LOCAL`), so it
     /// ends with the transaction; nothing is ever left on a pooled connection.
     pub async fn begin(&self, tenant: &Tenant) -> Result<Tx, ApiError> {
+        self.open(tenant, false).await
+    }
+
+    /// Like [`begin`](Self::begin), for a transaction of exactly one statement: `BEGIN`, the
+    /// tenant settings, the statement and `COMMIT` leave together, and the whole request
+    /// costs one round trip. Should the statement fail, PostgreSQL has aborted the
+    /// transaction and that `COMMIT` rolls it back; either way it has ended when the
+    /// statement's answer comes back.
+    pub async fn begin_single(&self, tenant: &Tenant) -> Result<Tx, ApiError> {
+        self.open(tenant, true).await
+    }
+
+    async fn open(&self, tenant: &Tenant, single: bool) -> Result<Tx, ApiError> {
         let conn = self.connection().await?;
         Ok(Tx {
             conn: Some(conn),
             org_id: tenant.org_id.clone(),
             timeout_ms: self.settings.statement_timeout.as_millis().to_string(),
             prepared: self.settings.prepared_statements,
-            begun: AtomicBool::new(false),
+            single,
+            state: AtomicU8::new(IDLE),
         })
     }
 }
@@ -142,21 +156,37 @@ impl Database {
 const TENANT_SETTINGS: &str = "SELECT set_config('role', $1, true), \
                                       set_config('app.org_id', $2, true), \
                                       set_config('statement_timeout', $3, true)";
+const TENANT_SETTINGS_TYPES: [Type; 3] = [Type::TEXT, Type::TEXT, Type::TEXT];
+
+/// Nothing sent yet, or committed: the connection is clean.
+const IDLE: u8 = 0;
+/// `BEGIN` sent and the transaction not known to have ended.
+const OPEN: u8 = 1;
+/// A one-statement transaction whose statement and `COMMIT` have been answered.
+const ENDED: u8 = 2;
 
 /// A tenant transaction. Repository functions take this, never the pool, so no query can
 /// run outside a tenant context.
 ///
 /// Nothing is sent until the first statement: then `BEGIN`, the tenant settings and that
 /// statement go out together, in that order, and PostgreSQL answers all three in one round
-/// trip. A transaction dropped before it commits (an error, a request over its time limit)
-/// is rolled back before its connection returns to the pool, so no later request can find
-/// it half-done.
+/// trip (with `COMMIT` as well for [`Database::begin_single`]). A transaction dropped before
+/// it ends (an error, a request over its time limit) is rolled back before its connection
+/// returns to the pool, so no later request can find it half-done.
 pub struct Tx {
     conn: Option<Object>,
     org_id: String,
     timeout_ms: String,
     prepared: bool,
-    begun: AtomicBool,
+    single: bool,
+    state: AtomicU8,
+}
+
+/// The statements of every transaction, prepared once per connection.
+struct Frame {
+    begin: Statement,
+    settings: Statement,
+    commit: Statement,
 }
 
 impl Tx {
@@ -170,12 +200,42 @@ impl Tx {
         self.conn()
     }
 
+    /// `BEGIN`, the tenant settings and `COMMIT` as named statements, or `None` when
+    /// statements are sent unnamed. Prepared on a connection's first transaction, before it
+    /// begins (they touch no table, so they wait on no lock), and cached from then on: a
+    /// statement must be ready before the pipeline starts, or its `Parse` round trip would
+    /// let a later statement overtake it.
+    async fn frame(&self) -> Result<Option<Frame>, tokio_postgres::Error> {
+        if !self.prepared {
+            return Ok(None);
+        }
+        let conn = self.conn();
+        let (begin, settings, commit) = tokio::try_join!(
+            conn.prepare_typed_cached("BEGIN", &[]),
+            conn.prepare_typed_cached(TENANT_SETTINGS, &TENANT_SETTINGS_TYPES),
+            conn.prepare_typed_cached("COMMIT", &[]),
+        )?;
+        Ok(Some(Frame {
+            begin,
+            settings,
+            commit,
+        }))
+    }
+
     /// Runs `sql` and returns its rows.
     pub async fn query(
         &self,
         sql: &str,
         params: &[Param<'_>],
     ) -> Result<Vec<Row>, tokio_postgres::Error> {
+        let state = self.state.load(Ordering::SeqCst);
+        assert!(
+            state != ENDED,
+            "a one-statement transaction was given a second statement"
+        );
+        // Set just before the statement is handed to the connection, which sends requests in
+        // the order it receives them: `COMMIT` may follow from then on.
+        let sent = AtomicBool::new(false);
         // Prepared inside the transaction, after its settings: a Parse waiting on a lock is
         // then bounded by the statement timeout like everything else.
         let run = async {
@@ -183,29 +243,62 @@ impl Tx {
                 let types: Vec<Type> = params.iter().map(|(_, t)| t.clone()).collect();
                 let statement = self.conn().prepare_typed_cached(sql, &types).await?;
                 let values: Vec<&(dyn ToSql + Sync)> = params.iter().map(|(v, _)| *v).collect();
+                sent.store(true, Ordering::SeqCst);
                 self.client().query(&statement, &values).await
             } else {
+                sent.store(true, Ordering::SeqCst);
                 self.client().query_typed(sql, params).await
             }
         };
-        if self.begun.swap(true, Ordering::SeqCst) {
+        if state == OPEN {
             return run.await;
         }
 
+        let frame = self.frame().await?;
         let client = self.client();
         let tenant: [Param<'_>; 3] = [
             (&RUNTIME_ROLE, Type::TEXT),
             (&self.org_id, Type::TEXT),
             (&self.timeout_ms, Type::TEXT),
         ];
-        let begin = client.query_typed("BEGIN", &[]);
-        let settings = client.query_typed(TENANT_SETTINGS, &tenant);
-        let (begun, set, rows) = in_order(begin, settings, run).await;
+        let begin = async {
+            match &frame {
+                Some(f) => client.query(&f.begin, &[]).await,
+                None => client.query_typed("BEGIN", &[]).await,
+            }
+        };
+        let settings = async {
+            match &frame {
+                Some(f) => {
+                    let values = [tenant[0].0, tenant[1].0, tenant[2].0];
+                    client.query(&f.settings, &values).await
+                }
+                None => client.query_typed(TENANT_SETTINGS, &tenant).await,
+            }
+        };
+        let commit = async {
+            match &frame {
+                Some(f) => client.query(&f.commit, &[]).await,
+                None => client.query_typed("COMMIT", &[]).await,
+            }
+        };
+        self.state.store(OPEN, Ordering::SeqCst);
+        let then_commit = self.single.then_some((&sent, commit));
+        let (begun, set, rows, committed) = pipeline(begin, settings, run, then_commit).await;
         // Should BEGIN or the settings fail, the statement failed too (it ran in the same
         // aborted transaction, or with no tenant, which sees and writes nothing): report the
         // first cause.
         begun?;
         set?;
+        match committed {
+            // The transaction has ended, committed or (after a failed statement) rolled back.
+            Some(Ok(_)) => self.state.store(ENDED, Ordering::SeqCst),
+            Some(Err(err)) => {
+                rows?;
+                return Err(err);
+            }
+            None => {}
+        }
         rows
     }
 
@@ -220,14 +313,16 @@ impl Tx {
 
     /// Commits the transaction and gives the connection back to the pool.
     pub async fn commit(mut self) -> Result<(), ApiError> {
-        if self.begun.load(Ordering::SeqCst) {
-            self.client()
-                .query_typed("COMMIT", &[])
-                .await
-                .map_err(db_error)?;
+        if self.state.load(Ordering::SeqCst) == OPEN {
+            let frame = self.frame().await.map_err(db_error)?;
+            match &frame {
+                Some(f) => self.client().query(&f.commit, &[]).await,
+                None => self.client().query_typed("COMMIT", &[]).await,
+            }
+            .map_err(db_error)?;
         }
         // Finished cleanly: the connection may serve the next request.
-        self.begun.store(false, Ordering::SeqCst);
+        self.state.store(IDLE, Ordering::SeqCst);
         drop(self.conn.take());
         Ok(())
     }
@@ -235,8 +330,8 @@ impl Tx {
 
 impl Drop for Tx {
     fn drop(&mut self) {
-        if !self.begun.load(Ordering::SeqCst) {
-            return; // nothing was sent, or it committed: the connection is clean
+        if self.state.load(Ordering::SeqCst) != OPEN {
+            return; // nothing was sent, or it ended: the connection is clean
         }
         let Some(conn) = self.conn.take() else { return };
         // Roll back behind whatever is still in flight, then give the connection back. The
@@ -255,15 +350,24 @@ impl Drop for Tx {
     }
 }
 
-/// Awaits three futures, polling them always in this order, so the requests they send on
-/// first poll reach the connection in this order.
-async fn in_order<A: Future, B: Future, C: Future>(
+/// Awaits `BEGIN`, the settings and the statement, polling them always in this order, so the
+/// requests they send on first poll reach the connection in this order; and `COMMIT`, when
+/// given, from the moment its flag says the statement has been handed over (never, should
+/// the statement fail before that).
+async fn pipeline<A: Future, B: Future, C: Future, D: Future>(
     a: A,
     b: B,
     c: C,
-) -> (A::Output, B::Output, C::Output) {
+    d: Option<(&AtomicBool, D)>,
+) -> (A::Output, B::Output, C::Output, Option<D::Output>) {
     let (mut a, mut b, mut c) = (pin!(a), pin!(b), pin!(c));
-    let (mut ra, mut rb, mut rc) = (None, None, None);
+    let (flag, d) = match d {
+        Some((flag, d)) => (Some(flag), Some(d)),
+        None => (None, None),
+    };
+    let mut d = pin!(d);
+    let (mut ra, mut rb, mut rc, mut rd) = (None, None, None, None);
+    let mut d_started = false;
     std::future::poll_fn(|cx| {
         if ra.is_none()
             && let Poll::Ready(v) = a.as_mut().poll(cx)
@@ -280,14 +384,28 @@ async fn in_order<A: Future, B: Future, C: Future>(
         {
             rc = Some(v);
         }
-        if ra.is_some() && rb.is_some() && rc.is_some() {
+        if rd.is_none()
+            && flag.is_some_and(|f| f.load(Ordering::SeqCst))
+            && let Some(d) = d.as_mut().as_pin_mut()
+        {
+            d_started = true;
+            if let Poll::Ready(v) = d.poll(cx) {
+                rd = Some(v);
+            }
+        }
+        if ra.is_some() && rb.is_some() && rc.is_some() && (!d_started || rd.is_some()) {
             Poll::Ready(())
         } else {
             Poll::Pending
         }
     })
     .await;
-    (ra.expect("ready"), rb.expect("ready"), rc.expect("ready"))
+    (
+        ra.expect("ready"),
+        rb.expect("ready"),
+        rc.expect("ready"),
+        rd,
+    )
 }
 
 fn unavailable() -> ApiError {

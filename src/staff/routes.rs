@@ -115,7 +115,7 @@ impl StaffApi {
             offset: offset.0.into(),
         };
 
-        let tx = self.db.begin(&tenant).await?;
+        let tx = self.db.begin_single(&tenant).await?;
 
         let staff = repo::list_staff(&tx, &tenant.org_id, &filter).await?;
         tx.commit().await?;
@@ -133,7 +133,7 @@ impl StaffApi {
     ) -> Result<Json<StaffStats>, Failure<ReadFailures>> {
         let tenant = auth.0;
 
-        let tx = self.db.begin(&tenant).await?;
+        let tx = self.db.begin_single(&tenant).await?;
 
         let stats = repo::staff_stats(&tx, &tenant.org_id).await?;
         tx.commit().await?;
@@ -155,7 +155,7 @@ impl StaffApi {
         tenant.require_admin()?;
         let new = body.0.validate()?;
 
-        let tx = self.db.begin(&tenant).await?;
+        let tx = self.db.begin_single(&tenant).await?;
 
         let staff = repo::create_staff(&tx, &tenant.org_id, &new).await?;
         tx.commit().await?;
@@ -174,7 +174,7 @@ impl StaffApi {
     ) -> Result<Json<Staff>, Failure<OneFailures>> {
         let tenant = auth.0;
 
-        let tx = self.db.begin(&tenant).await?;
+        let tx = self.db.begin_single(&tenant).await?;
 
         let staff = repo::get_staff(&tx, &tenant.org_id, id.0).await?;
         tx.commit().await?;
@@ -198,7 +198,7 @@ impl StaffApi {
         tenant.require_admin()?;
         let changes = body.0.validate()?;
 
-        let tx = self.db.begin(&tenant).await?;
+        let tx = self.db.begin_single(&tenant).await?;
 
         let staff = if changes.is_empty() {
             repo::get_staff(&tx, &tenant.org_id, id.0).await?
@@ -223,7 +223,7 @@ impl StaffApi {
         let tenant = auth.0;
         tenant.require_admin()?;
 
-        let tx = self.db.begin(&tenant).await?;
+        let tx = self.db.begin_single(&tenant).await?;
 
         let deleted = repo::delete_staff(&tx, &tenant.org_id, id.0).await?;
         tx.commit().await?;
