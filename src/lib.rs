@@ -6,7 +6,7 @@
 //! - [`db`]: the pool, the per-request tenant transaction, migrations, the start-up guard,
 //!   and throwaway clusters for `dev` and tests.
 //! - [`staff`]: the team-management resource (model, SQL, routes).
-//! - [`payload`], [`error`]: JSON in and out, and problem+json errors.
+//! - [`payload`], [`json`], [`error`]: JSON in and out, and problem+json errors.
 //! - [`app`]: routes and middleware assembled; [`telemetry`]: logs and request ids;
 //!   [`metrics`]: Prometheus metrics.
 //! - [`cli`]: the `serve`, `migrate` and `openapi` commands; [`dev`]: the `dev` command.
@@ -22,6 +22,7 @@ pub mod config;
 pub mod db;
 pub mod dev;
 pub mod error;
+pub mod json;
 pub mod metrics;
 pub mod payload;
 pub mod staff;

@@ -3,7 +3,7 @@
 //! poem-openapi's own `Json` goes through `serde_json::Value` both ways and reports a missing
 //! field without naming it. Ours deserializes straight from the bytes, tells a malformed body
 //! (400) from a well-formed one with wrong values (422, naming the field), refuses bodies over
-//! [`BODY_LIMIT`] (413), and serializes responses straight into the output buffer.
+//! [`BODY_LIMIT`] (413), and writes responses with [`WriteJson`] into a buffer sized once.
 
 use std::borrow::Cow;
 
@@ -17,12 +17,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use tokio::io::AsyncReadExt;
 
 use crate::error::{ApiError, FieldError};
+use crate::json::WriteJson;
 
 /// The largest request body accepted, in bytes.
 pub const BODY_LIMIT: usize = 64 * 1024;
-
-/// The initial size of a response buffer, in bytes.
-const RESPONSE_CAPACITY: usize = 16 * 1024;
 
 /// A JSON request or response body of type `T`.
 pub struct Json<T>(pub T);
@@ -153,20 +151,13 @@ fn strip_position(message: &str) -> String {
     }
 }
 
-impl<T: Serialize + Send> IntoResponse for Json<T> {
+impl<T: WriteJson + Send> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
-        // Start big enough for a page of members (~20 KiB for 50), so the buffer does not
-        // grow and copy itself a dozen times from serde_json's default 128 bytes.
-        let mut body = Vec::with_capacity(RESPONSE_CAPACITY);
-        match serde_json::to_writer(&mut body, &self.0) {
-            Ok(()) => Response::builder()
-                .content_type("application/json")
-                .body(body),
-            Err(err) => {
-                tracing::error!(error = %err, "response serialization failed");
-                ApiError::Internal.into_response()
-            }
-        }
+        let mut body = Vec::with_capacity(self.0.json_size_hint());
+        self.0.write_json(&mut body);
+        Response::builder()
+            .content_type("application/json")
+            .body(body)
     }
 }
 
@@ -263,7 +254,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Nullable<T> {
     }
 }
 
-impl<T: Type + Serialize + Send> poem_openapi::ApiResponse for Json<T> {
+impl<T: Type + WriteJson + Send> poem_openapi::ApiResponse for Json<T> {
     fn meta() -> poem_openapi::registry::MetaResponses {
         poem_openapi::registry::MetaResponses {
             responses: vec![poem_openapi::registry::MetaResponse {

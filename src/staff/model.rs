@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::{ApiError, FieldError};
+use crate::json::{self, WriteJson};
 use crate::payload::Nullable;
 
 /// Longest accepted full name, in characters.
@@ -59,7 +60,7 @@ impl StaffRole {
 }
 
 /// A member of the shop's team.
-#[derive(Debug, Clone, Object, Serialize)]
+#[derive(Debug, Clone, Object)]
 pub struct Staff {
     /// The member's id.
     pub id: Uuid,
@@ -80,28 +81,58 @@ pub struct Staff {
     /// Address of the member's picture, if any.
     pub avatar_url: Nullable<String>,
     /// When the member was added.
-    #[serde(serialize_with = "rfc3339")]
     pub created_at: DateTime<Utc>,
     /// When the member was last changed.
-    #[serde(serialize_with = "rfc3339")]
     pub updated_at: DateTime<Utc>,
 }
 
-/// A timestamp exactly as chrono's `Serialize` writes it (RFC 3339, `Z`, as many fraction
-/// digits as needed), but formatted once and written as one string: chrono's own goes
-/// through `collect_str`, which makes serde_json escape every small piece separately, and
-/// was a tenth of a list request's instructions (bench/NOTES.md).
-fn rfc3339<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    match format_rfc3339(t) {
-        Some((buf, len)) => {
-            s.serialize_str(std::str::from_utf8(&buf[..len]).expect("ASCII digits and punctuation"))
-        }
-        None => s.serialize_str(&t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+impl WriteJson for Staff {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        let id = self.id.hyphenated().encode_lower(&mut id);
+        let mut object = json::Object::new(out);
+        object
+            .plain_str("id", id.as_bytes())
+            .str("organization_id", &self.organization_id)
+            .opt_str("clerk_id", self.clerk_id.0.as_deref())
+            .str("full_name", &self.full_name)
+            .str("email", &self.email)
+            .plain_str("role", self.role.as_str().as_bytes())
+            .opt_str("department", self.department.0.as_deref())
+            .bool("is_active", self.is_active)
+            .opt_str("avatar_url", self.avatar_url.0.as_deref());
+        timestamp(&mut object, "created_at", &self.created_at);
+        timestamp(&mut object, "updated_at", &self.updated_at);
+        object.end();
+    }
+
+    fn json_size_hint(&self) -> usize {
+        // Fixed keys, punctuation, id, role, flag and timestamps come to ~270 bytes.
+        280 + self.organization_id.len()
+            + self.full_name.len()
+            + self.email.len()
+            + [&self.clerk_id, &self.department, &self.avatar_url]
+                .iter()
+                .map(|v| v.0.as_ref().map_or(0, String::len))
+                .sum::<usize>()
     }
 }
 
-/// `YYYY-MM-DDTHH:MM:SS[.fff|.ffffff|.fffffffff]Z` on the stack, digits written by hand
-/// (chrono's formatter was a seventh of a list request). `None` for what it does not cover
+/// A timestamp exactly as chrono's `Serialize` writes it (RFC 3339, `Z`, as many fraction
+/// digits as needed), written as one string that needs no escaping. Through chrono's own,
+/// formatting timestamps was a seventh of a list request's instructions (bench/NOTES.md).
+fn timestamp(object: &mut json::Object<'_>, name: &str, t: &DateTime<Utc>) {
+    match format_rfc3339(t) {
+        Some((buf, len)) => object.plain_str(name, &buf[..len]),
+        None => object.str(
+            name,
+            &t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        ),
+    };
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.fff|.ffffff|.fffffffff]Z` on the stack, digits written by hand.
+/// `None` for what it does not cover
 /// (years outside 0..=9999, leap seconds), which chrono then formats.
 fn format_rfc3339(t: &DateTime<Utc>) -> Option<([u8; 30], usize)> {
     use chrono::{Datelike, Timelike};
@@ -211,6 +242,17 @@ pub struct StaffStats {
     pub admins: i64,
     /// Members whose role is MANAGER.
     pub managers: i64,
+}
+
+impl WriteJson for StaffStats {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        json::Object::new(out)
+            .i64("total_users", self.total_users)
+            .i64("active_users", self.active_users)
+            .i64("admins", self.admins)
+            .i64("managers", self.managers)
+            .end();
+    }
 }
 
 /// A validated new member, ready to store.
@@ -478,11 +520,19 @@ pub fn search_text(value: &str) -> Result<(), String> {
 mod tests {
     use super::*;
 
+    fn timestamp_json(t: &DateTime<Utc>) -> String {
+        let mut out = Vec::new();
+        let mut object = json::Object::new(&mut out);
+        timestamp(&mut object, "t", t);
+        object.end();
+        String::from_utf8(out).unwrap()
+    }
+
     #[test]
     fn timestamps_are_written_exactly_as_chrono_writes_them() {
         use chrono::TimeZone;
         let base = Utc.with_ymd_and_hms(2024, 2, 29, 23, 59, 7).unwrap();
-        for nanos in [
+        let mut samples: Vec<DateTime<Utc>> = [
             0,
             1_000,
             120_000_000,
@@ -491,26 +541,96 @@ mod tests {
             999_999_999,
             5_000_000,
             7,
-        ] {
-            let t = base + chrono::Duration::nanoseconds(nanos);
-            let mut ours = Vec::new();
-            rfc3339(&t, &mut serde_json::Serializer::new(&mut ours)).unwrap();
-            assert_eq!(
-                String::from_utf8(ours).unwrap(),
-                serde_json::to_string(&t).unwrap()
-            );
-        }
-        for early in [
+        ]
+        .into_iter()
+        .map(|nanos| base + chrono::Duration::nanoseconds(nanos))
+        .collect();
+        samples.extend([
             Utc.with_ymd_and_hms(1, 1, 1, 0, 0, 0).unwrap(),
             Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap(),
-        ] {
-            let mut ours = Vec::new();
-            rfc3339(&early, &mut serde_json::Serializer::new(&mut ours)).unwrap();
-            assert_eq!(
-                String::from_utf8(ours).unwrap(),
-                serde_json::to_string(&early).unwrap()
-            );
+            // Outside what the hand-written formatter covers: chrono formats these.
+            Utc.with_ymd_and_hms(-44, 3, 15, 12, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(10000, 1, 1, 0, 0, 0).unwrap(),
+        ]);
+        for t in &samples {
+            let chrono = serde_json::to_string(t).unwrap();
+            assert_eq!(timestamp_json(t), format!(r#"{{"t":{chrono}}}"#));
         }
+    }
+
+    #[test]
+    fn a_member_is_written_with_every_field_as_serde_would_write_it() {
+        use chrono::TimeZone;
+        let created = Utc.with_ymd_and_hms(2026, 12, 4, 18, 0, 0).unwrap()
+            + chrono::Duration::microseconds(123_456);
+        let full = Staff {
+            id: Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef),
+            organization_id: "org_demoCentro".into(),
+            clerk_id: Nullable(Some("user_2abc".into())),
+            full_name: "José \"Zé\" Conceição\t👓".into(),
+            email: "ze@otica.example".into(),
+            role: StaffRole::Manager,
+            department: Nullable(Some("Lab\\Sala 2".into())),
+            is_active: false,
+            avatar_url: Nullable(Some("https://img.example/a.png?x=1&y=\u{7}".into())),
+            created_at: created,
+            updated_at: created + chrono::Duration::seconds(1),
+        };
+        let empty = Staff {
+            clerk_id: Nullable(None),
+            department: Nullable(None),
+            avatar_url: Nullable(None),
+            is_active: true,
+            role: StaffRole::Assistant,
+            ..full.clone()
+        };
+        for staff in [&full, &empty] {
+            let mut out = Vec::new();
+            staff.write_json(&mut out);
+            assert!(
+                out.len() <= staff.json_size_hint(),
+                "the hint sizes the buffer once"
+            );
+            let ours: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            let expected = serde_json::json!({
+                "id": staff.id,
+                "organization_id": staff.organization_id,
+                "clerk_id": staff.clerk_id.0,
+                "full_name": staff.full_name,
+                "email": staff.email,
+                "role": staff.role,
+                "department": staff.department.0,
+                "is_active": staff.is_active,
+                "avatar_url": staff.avatar_url.0,
+                "created_at": staff.created_at,
+                "updated_at": staff.updated_at,
+            });
+            assert_eq!(ours, expected);
+        }
+        let mut page = Vec::new();
+        vec![full.clone(), empty].write_json(&mut page);
+        assert_eq!(
+            serde_json::from_slice::<Vec<serde_json::Value>>(&page)
+                .unwrap()
+                .len(),
+            2
+        );
+        let mut none = Vec::new();
+        Vec::<Staff>::new().write_json(&mut none);
+        assert_eq!(none, b"[]");
+    }
+
+    #[test]
+    fn stats_are_written_as_serde_would_write_them() {
+        let stats = StaffStats {
+            total_users: 5_000,
+            active_users: 4_321,
+            admins: 0,
+            managers: -1,
+        };
+        let mut out = Vec::new();
+        stats.write_json(&mut out);
+        assert_eq!(out, serde_json::to_vec(&stats).unwrap());
     }
 
     #[test]
