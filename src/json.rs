@@ -6,34 +6,17 @@
 //! nothing in it needs escaping (nearly always), copied whole; timestamps and ids, which
 //! never need escaping, are written without the check.
 
+use crate::error::ApiError;
+
 /// A value that writes itself as JSON.
 pub trait WriteJson {
-    /// Appends the JSON text of `self` to `out`.
-    fn write_json(&self, out: &mut Vec<u8>);
+    /// Appends the JSON text of `self` to `out`; an error (a stored value that cannot be
+    /// read) becomes the response instead.
+    fn write_json(&self, out: &mut Vec<u8>) -> Result<(), ApiError>;
 
     /// About how many bytes `write_json` appends, to size the buffer once.
     fn json_size_hint(&self) -> usize {
         64
-    }
-}
-
-impl<T: WriteJson> WriteJson for Vec<T> {
-    fn write_json(&self, out: &mut Vec<u8>) {
-        out.push(b'[');
-        for (i, item) in self.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            item.write_json(out);
-        }
-        out.push(b']');
-    }
-
-    fn json_size_hint(&self) -> usize {
-        2 + self
-            .iter()
-            .map(|item| item.json_size_hint() + 1)
-            .sum::<usize>()
     }
 }
 

@@ -154,10 +154,12 @@ fn strip_position(message: &str) -> String {
 impl<T: WriteJson + Send> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
         let mut body = Vec::with_capacity(self.0.json_size_hint());
-        self.0.write_json(&mut body);
-        Response::builder()
-            .content_type("application/json")
-            .body(body)
+        match self.0.write_json(&mut body) {
+            Ok(()) => Response::builder()
+                .content_type("application/json")
+                .body(body),
+            Err(err) => err.into_response(),
+        }
     }
 }
 

@@ -86,88 +86,143 @@ pub struct Staff {
     pub updated_at: DateTime<Utc>,
 }
 
-impl WriteJson for Staff {
-    fn write_json(&self, out: &mut Vec<u8>) {
+/// A member as it goes out in JSON, borrowing its text from where it is stored (a database
+/// row): written with [`Staff`]'s fields, in its order, without copying any of them first.
+#[derive(Debug, Clone)]
+pub struct StaffView<'a> {
+    pub id: Uuid,
+    pub organization_id: &'a str,
+    pub clerk_id: Option<&'a str>,
+    pub full_name: &'a str,
+    pub email: &'a str,
+    pub role: StaffRole,
+    pub department: Option<&'a str>,
+    pub is_active: bool,
+    pub avatar_url: Option<&'a str>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl StaffView<'_> {
+    /// Appends the member's JSON object to `out`.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
         let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
         let id = self.id.hyphenated().encode_lower(&mut id);
-        let mut object = json::Object::new(out);
-        object
+        let (created, created_len) = self.created_at.rfc3339();
+        let (updated, updated_len) = self.updated_at.rfc3339();
+        json::Object::new(out)
             .plain_str("id", id.as_bytes())
-            .str("organization_id", &self.organization_id)
-            .opt_str("clerk_id", self.clerk_id.0.as_deref())
-            .str("full_name", &self.full_name)
-            .str("email", &self.email)
+            .str("organization_id", self.organization_id)
+            .opt_str("clerk_id", self.clerk_id)
+            .str("full_name", self.full_name)
+            .str("email", self.email)
             .plain_str("role", self.role.as_str().as_bytes())
-            .opt_str("department", self.department.0.as_deref())
+            .opt_str("department", self.department)
             .bool("is_active", self.is_active)
-            .opt_str("avatar_url", self.avatar_url.0.as_deref());
-        timestamp(&mut object, "created_at", &self.created_at);
-        timestamp(&mut object, "updated_at", &self.updated_at);
-        object.end();
+            .opt_str("avatar_url", self.avatar_url)
+            .plain_str("created_at", &created[..created_len])
+            .plain_str("updated_at", &updated[..updated_len])
+            .end();
     }
 
-    fn json_size_hint(&self) -> usize {
-        // Fixed keys, punctuation, id, role, flag and timestamps come to ~270 bytes.
-        280 + self.organization_id.len()
+    /// At least the length of the JSON object, so a buffer is sized once.
+    pub fn json_size_hint(&self) -> usize {
+        // Keys, punctuation, id, role, flag, nulls and timestamps come to under 300 bytes.
+        300 + self.organization_id.len()
             + self.full_name.len()
             + self.email.len()
-            + [&self.clerk_id, &self.department, &self.avatar_url]
+            + [self.clerk_id, self.department, self.avatar_url]
                 .iter()
-                .map(|v| v.0.as_ref().map_or(0, String::len))
+                .map(|v| v.map_or(0, str::len))
                 .sum::<usize>()
     }
 }
 
-/// A timestamp exactly as chrono's `Serialize` writes it (RFC 3339, `Z`, as many fraction
-/// digits as needed), written as one string that needs no escaping. Through chrono's own,
-/// formatting timestamps was a seventh of a list request's instructions (bench/NOTES.md).
-fn timestamp(object: &mut json::Object<'_>, name: &str, t: &DateTime<Utc>) {
-    match format_rfc3339(t) {
-        Some((buf, len)) => object.plain_str(name, &buf[..len]),
-        None => object.str(
-            name,
-            &t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
-        ),
-    };
+/// A point in time as PostgreSQL stores a `timestamptz`: microseconds since
+/// 2000-01-01T00:00:00Z, within the years 0 to 9999 (what RFC 3339 can write).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timestamp(i64);
+
+/// Days from 0000-03-01 (the start of the proleptic Gregorian calendar's 400-year cycle as
+/// the civil-date arithmetic below counts it) to 2000-01-01.
+const DAYS_TO_2000: i64 = 730_425;
+/// Days in 400 Gregorian years.
+const DAYS_PER_CYCLE: i64 = 146_097;
+/// 2000-01-01T00:00:00Z in microseconds since the Unix epoch.
+const MICROS_2000_FROM_UNIX: i64 = 946_684_800_000_000;
+/// 0000-01-01T00:00:00Z and 10000-01-01T00:00:00Z, in microseconds since 2000-01-01.
+const MICROS_YEAR_0: i64 = -63_113_904_000_000_000;
+const MICROS_YEAR_10000: i64 = 252_455_616_000_000_000;
+
+impl Timestamp {
+    /// `micros` since 2000-01-01T00:00:00Z; `None` outside the years 0 to 9999.
+    pub fn from_pg_micros(micros: i64) -> Option<Self> {
+        (MICROS_YEAR_0..MICROS_YEAR_10000)
+            .contains(&micros)
+            .then_some(Self(micros))
+    }
+
+    /// The same instant for chrono.
+    pub fn to_chrono(self) -> DateTime<Utc> {
+        DateTime::from_timestamp_micros(self.0 + MICROS_2000_FROM_UNIX)
+            .expect("years 0 to 9999 are within chrono's range")
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS[.fff|.ffffff]Z`, exactly as chrono's `Serialize` writes the same
+    /// instant (as many fraction digits as needed: none, 3 or 6), digits written by hand;
+    /// through chrono, timestamps were a seventh of a list request's instructions
+    /// (bench/NOTES.md).
+    pub fn rfc3339(self) -> ([u8; 27], usize) {
+        let days = self.0.div_euclid(86_400_000_000);
+        let in_day = self.0.rem_euclid(86_400_000_000);
+        // One 400-year cycle later, so January and February of year 0 count from a
+        // non-negative day too; the cycle is taken off the year again.
+        let (year, month, day) = civil_from_days(days + DAYS_TO_2000 + DAYS_PER_CYCLE);
+        let year = year - 400;
+        let secs = in_day / 1_000_000;
+        let micros = in_day % 1_000_000;
+
+        let mut buf = *b"0000-00-00T00:00:00.000000Z";
+        let mut put = |at: usize, width: usize, mut value: i64| {
+            for i in (at..at + width).rev() {
+                buf[i] = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        };
+        put(0, 4, year);
+        put(5, 2, month);
+        put(8, 2, day);
+        put(11, 2, secs / 3600);
+        put(14, 2, secs / 60 % 60);
+        put(17, 2, secs % 60);
+        let digits = match micros {
+            0 => 0,
+            m if m % 1_000 == 0 => 3,
+            _ => 6,
+        };
+        put(20, 6, micros);
+        if digits == 0 {
+            buf[19] = b'Z';
+            return (buf, 20);
+        }
+        buf[20 + digits] = b'Z';
+        (buf, 21 + digits)
+    }
 }
 
-/// `YYYY-MM-DDTHH:MM:SS[.fff|.ffffff|.fffffffff]Z` on the stack, digits written by hand.
-/// `None` for what it does not cover
-/// (years outside 0..=9999, leap seconds), which chrono then formats.
-fn format_rfc3339(t: &DateTime<Utc>) -> Option<([u8; 30], usize)> {
-    use chrono::{Datelike, Timelike};
-    let (year, nanos) = (t.year(), t.nanosecond());
-    if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
-        return None;
-    }
-    let mut buf = *b"0000-00-00T00:00:00.000000000Z";
-    let mut put = |at: usize, width: usize, mut value: u32| {
-        for i in (at..at + width).rev() {
-            buf[i] = b'0' + (value % 10) as u8;
-            value /= 10;
-        }
-    };
-    put(0, 4, year as u32);
-    put(5, 2, t.month());
-    put(8, 2, t.day());
-    put(11, 2, t.hour());
-    put(14, 2, t.minute());
-    put(17, 2, t.second());
-    // As chrono's AutoSi: no fraction, or 3, 6 or 9 digits, whichever is exact.
-    let digits = match nanos {
-        0 => 0,
-        n if n % 1_000_000 == 0 => 3,
-        n if n % 1_000 == 0 => 6,
-        _ => 9,
-    };
-    put(20, 9, nanos);
-    if digits == 0 {
-        buf[19] = b'Z';
-        return Some((buf, 20));
-    }
-    let end = 20 + digits;
-    buf[end] = b'Z';
-    Some((buf, end + 1))
+/// Year, month and day of the `days`-th day after 0000-03-01 (Howard Hinnant's
+/// `civil_from_days`, shifted so that every value here is non-negative).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let era = days / DAYS_PER_CYCLE;
+    let day_of_era = days % DAYS_PER_CYCLE;
+    let year_of_era =
+        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 /// A new member. Any other field (`id`, `organization_id`, ...) is ignored: the shop is
@@ -245,13 +300,14 @@ pub struct StaffStats {
 }
 
 impl WriteJson for StaffStats {
-    fn write_json(&self, out: &mut Vec<u8>) {
+    fn write_json(&self, out: &mut Vec<u8>) -> Result<(), ApiError> {
         json::Object::new(out)
             .i64("total_users", self.total_users)
             .i64("active_users", self.active_users)
             .i64("admins", self.admins)
             .i64("managers", self.managers)
             .end();
+        Ok(())
     }
 }
 
@@ -520,66 +576,86 @@ pub fn search_text(value: &str) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    fn timestamp_json(t: &DateTime<Utc>) -> String {
-        let mut out = Vec::new();
-        let mut object = json::Object::new(&mut out);
-        timestamp(&mut object, "t", t);
-        object.end();
-        String::from_utf8(out).unwrap()
+    fn chrono_json(t: &DateTime<Utc>) -> String {
+        serde_json::to_string(t)
+            .unwrap()
+            .trim_matches('"')
+            .to_owned()
+    }
+
+    fn ours(t: Timestamp) -> String {
+        let (buf, len) = t.rfc3339();
+        String::from_utf8(buf[..len].to_vec()).unwrap()
     }
 
     #[test]
     fn timestamps_are_written_exactly_as_chrono_writes_them() {
-        use chrono::TimeZone;
-        let base = Utc.with_ymd_and_hms(2024, 2, 29, 23, 59, 7).unwrap();
-        let mut samples: Vec<DateTime<Utc>> = [
+        let mut samples: Vec<i64> = vec![
             0,
+            1,
+            999,
             1_000,
-            120_000_000,
-            123_456_000,
-            123_456_789,
-            999_999_999,
-            5_000_000,
-            7,
-        ]
-        .into_iter()
-        .map(|nanos| base + chrono::Duration::nanoseconds(nanos))
-        .collect();
-        samples.extend([
-            Utc.with_ymd_and_hms(1, 1, 1, 0, 0, 0).unwrap(),
-            Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap(),
-            // Outside what the hand-written formatter covers: chrono formats these.
-            Utc.with_ymd_and_hms(-44, 3, 15, 12, 0, 0).unwrap(),
-            Utc.with_ymd_and_hms(10000, 1, 1, 0, 0, 0).unwrap(),
-        ]);
-        for t in &samples {
-            let chrono = serde_json::to_string(t).unwrap();
-            assert_eq!(timestamp_json(t), format!(r#"{{"t":{chrono}}}"#));
+            120_000,
+            123_456,
+            999_999,
+            -1,
+            MICROS_YEAR_0,
+            MICROS_YEAR_10000 - 1,
+            // 2024-02-29T23:59:07.5Z and the first instant of the next day.
+            762_566_347_500_000,
+            762_566_400_000_000,
+        ];
+        // A spread over the whole range, with fractions of every kind.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let span = (MICROS_YEAR_10000 - MICROS_YEAR_0) as u64;
+            let micros = MICROS_YEAR_0 + (x % span) as i64;
+            samples.push(match x % 3 {
+                0 => micros - micros.rem_euclid(1_000_000),
+                1 => micros - micros.rem_euclid(1_000),
+                _ => micros,
+            });
         }
+        for micros in samples {
+            let t = Timestamp::from_pg_micros(micros).expect("in range");
+            assert_eq!(ours(t), chrono_json(&t.to_chrono()), "{micros}");
+        }
+        assert_eq!(Timestamp::from_pg_micros(MICROS_YEAR_0 - 1), None);
+        assert_eq!(Timestamp::from_pg_micros(MICROS_YEAR_10000), None);
+        assert_eq!(
+            Timestamp::from_pg_micros(i64::MAX),
+            None,
+            "PostgreSQL's infinity"
+        );
+        assert_eq!(
+            ours(Timestamp::from_pg_micros(0).unwrap()),
+            "2000-01-01T00:00:00Z"
+        );
     }
 
     #[test]
     fn a_member_is_written_with_every_field_as_serde_would_write_it() {
-        use chrono::TimeZone;
-        let created = Utc.with_ymd_and_hms(2026, 12, 4, 18, 0, 0).unwrap()
-            + chrono::Duration::microseconds(123_456);
-        let full = Staff {
+        let created = Timestamp::from_pg_micros(849_722_400_123_456).unwrap();
+        let full = StaffView {
             id: Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef),
-            organization_id: "org_demoCentro".into(),
-            clerk_id: Nullable(Some("user_2abc".into())),
-            full_name: "José \"Zé\" Conceição\t👓".into(),
-            email: "ze@otica.example".into(),
+            organization_id: "org_demoCentro",
+            clerk_id: Some("user_2abc"),
+            full_name: "José \"Zé\" Conceição\t👓",
+            email: "ze@otica.example",
             role: StaffRole::Manager,
-            department: Nullable(Some("Lab\\Sala 2".into())),
+            department: Some("Lab\\Sala 2"),
             is_active: false,
-            avatar_url: Nullable(Some("https://img.example/a.png?x=1&y=\u{7}".into())),
+            avatar_url: Some("https://img.example/a.png?x=1&y=\u{7}"),
             created_at: created,
-            updated_at: created + chrono::Duration::seconds(1),
+            updated_at: Timestamp::from_pg_micros(849_722_401_000_000).unwrap(),
         };
-        let empty = Staff {
-            clerk_id: Nullable(None),
-            department: Nullable(None),
-            avatar_url: Nullable(None),
+        let empty = StaffView {
+            clerk_id: None,
+            department: None,
+            avatar_url: None,
             is_active: true,
             role: StaffRole::Assistant,
             ..full.clone()
@@ -595,29 +671,18 @@ mod tests {
             let expected = serde_json::json!({
                 "id": staff.id,
                 "organization_id": staff.organization_id,
-                "clerk_id": staff.clerk_id.0,
+                "clerk_id": staff.clerk_id,
                 "full_name": staff.full_name,
                 "email": staff.email,
                 "role": staff.role,
-                "department": staff.department.0,
+                "department": staff.department,
                 "is_active": staff.is_active,
-                "avatar_url": staff.avatar_url.0,
-                "created_at": staff.created_at,
-                "updated_at": staff.updated_at,
+                "avatar_url": staff.avatar_url,
+                "created_at": staff.created_at.to_chrono(),
+                "updated_at": staff.updated_at.to_chrono(),
             });
             assert_eq!(ours, expected);
         }
-        let mut page = Vec::new();
-        vec![full.clone(), empty].write_json(&mut page);
-        assert_eq!(
-            serde_json::from_slice::<Vec<serde_json::Value>>(&page)
-                .unwrap()
-                .len(),
-            2
-        );
-        let mut none = Vec::new();
-        Vec::<Staff>::new().write_json(&mut none);
-        assert_eq!(none, b"[]");
     }
 
     #[test]
@@ -629,7 +694,7 @@ mod tests {
             managers: -1,
         };
         let mut out = Vec::new();
-        stats.write_json(&mut out);
+        stats.write_json(&mut out).unwrap();
         assert_eq!(out, serde_json::to_vec(&stats).unwrap());
     }
 

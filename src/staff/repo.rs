@@ -3,17 +3,22 @@
 //! Every query names the organization explicitly as well; row-level security would keep
 //! shops apart without it, and the explicit filter keeps them apart without the policy.
 
+use std::borrow::Cow;
+use std::marker::PhantomData;
+
+use poem_openapi::registry::{MetaSchemaRef, Registry};
+use poem_openapi::types::Type as ApiType;
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::types::Type;
+use tokio_postgres::types::{FromSql, Type};
 use uuid::Uuid;
 
-use super::model::{NewStaff, Staff, StaffChanges, StaffRole, StaffStats};
+use super::model::{NewStaff, Staff, StaffChanges, StaffRole, StaffStats, StaffView, Timestamp};
 use crate::db::{Tx, db_error};
 use crate::error::{ApiError, FieldError};
-use crate::payload::Nullable;
+use crate::json::WriteJson;
 
-/// The columns of a member, in the order `staff_from_row` reads them.
+/// The columns of a member, in the order `view` reads them.
 const COLUMNS: &str = "id, organization_id, clerk_id, full_name, email, role, department, \
                        is_active, avatar_url, created_at, updated_at";
 
@@ -38,7 +43,7 @@ pub async fn list_staff(
     tx: &Tx,
     org_id: &str,
     filter: &ListFilter,
-) -> Result<Vec<Staff>, ApiError> {
+) -> Result<StaffRows<Vec<Staff>>, ApiError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM staff_members
           WHERE organization_id = $1
@@ -59,7 +64,7 @@ pub async fn list_staff(
         (&filter.offset as _, Type::INT8),
     ];
     let rows = tx.query(&sql, &params).await.map_err(db_error)?;
-    rows.iter().map(staff_from_row).collect()
+    Ok(StaffRows::new(rows))
 }
 
 /// Counts of the shop's staff, in one pass over its rows.
@@ -84,15 +89,15 @@ pub async fn staff_stats(tx: &Tx, org_id: &str) -> Result<StaffStats, ApiError> 
 }
 
 /// One member of the shop, if the id is the shop's.
-pub async fn get_staff(tx: &Tx, org_id: &str, id: Uuid) -> Result<Option<Staff>, ApiError> {
+pub async fn get_staff(tx: &Tx, org_id: &str, id: Uuid) -> Result<Option<OneStaff>, ApiError> {
     let sql = format!("SELECT {COLUMNS} FROM staff_members WHERE organization_id = $1 AND id = $2");
     let params = [(&org_id as _, Type::TEXT), (&id as _, Type::UUID)];
     let row = tx.query_opt(&sql, &params).await.map_err(db_error)?;
-    row.as_ref().map(staff_from_row).transpose()
+    row.map(OneStaff::from_row).transpose()
 }
 
 /// Adds a member to the shop.
-pub async fn create_staff(tx: &Tx, org_id: &str, new: &NewStaff) -> Result<Staff, ApiError> {
+pub async fn create_staff(tx: &Tx, org_id: &str, new: &NewStaff) -> Result<OneStaff, ApiError> {
     let sql = format!(
         "INSERT INTO staff_members
                 (organization_id, full_name, email, role, department, is_active, avatar_url, clerk_id)
@@ -111,7 +116,7 @@ pub async fn create_staff(tx: &Tx, org_id: &str, new: &NewStaff) -> Result<Staff
         (&new.clerk_id as _, Type::TEXT),
     ];
     let row = tx.query_opt(&sql, &params).await.map_err(write_error)?;
-    staff_from_row(&row.ok_or_else(|| unexpected("INSERT ... RETURNING returned no row"))?)
+    OneStaff::from_row(row.ok_or_else(|| unexpected("INSERT ... RETURNING returned no row"))?)
 }
 
 /// Applies `changes` to a member of the shop; `None` when the id is not the shop's.
@@ -120,7 +125,7 @@ pub async fn update_staff(
     org_id: &str,
     id: Uuid,
     changes: &StaffChanges,
-) -> Result<Option<Staff>, ApiError> {
+) -> Result<Option<OneStaff>, ApiError> {
     // A flag per clearable column tells "leave it" from "set it to this, maybe null".
     let sql = format!(
         "UPDATE staff_members SET
@@ -154,7 +159,7 @@ pub async fn update_staff(
         (&clerk_id as _, Type::TEXT),
     ];
     let row = tx.query_opt(&sql, &params).await.map_err(write_error)?;
-    row.as_ref().map(staff_from_row).transpose()
+    row.map(OneStaff::from_row).transpose()
 }
 
 /// Removes a member of the shop; false when the id is not the shop's.
@@ -212,24 +217,144 @@ fn write_error(err: tokio_postgres::Error) -> ApiError {
     }
 }
 
-fn staff_from_row(row: &Row) -> Result<Staff, ApiError> {
+/// Members as PostgreSQL returned them, written to JSON straight from the rows (no field is
+/// copied into a struct first) and documented as `S`: a list of [`Staff`], or one.
+pub struct StaffRows<S> {
+    rows: Vec<Row>,
+    schema: PhantomData<S>,
+}
+
+/// One member, as [`StaffRows`] writes it.
+pub type OneStaff = StaffRows<Staff>;
+
+impl<S> StaffRows<S> {
+    fn new(rows: Vec<Row>) -> Self {
+        Self {
+            rows,
+            schema: PhantomData,
+        }
+    }
+}
+
+impl OneStaff {
+    /// The member in `row`, checked once here so that writing it cannot fail.
+    fn from_row(row: Row) -> Result<Self, ApiError> {
+        view(&row)?;
+        Ok(Self::new(vec![row]))
+    }
+
+    /// The member's id.
+    pub fn id(&self) -> Uuid {
+        self.rows[0].get(0)
+    }
+}
+
+impl WriteJson for OneStaff {
+    fn write_json(&self, out: &mut Vec<u8>) -> Result<(), ApiError> {
+        let member = view(&self.rows[0])?;
+        out.reserve(member.json_size_hint());
+        member.write_json(out);
+        Ok(())
+    }
+}
+
+impl WriteJson for StaffRows<Vec<Staff>> {
+    fn write_json(&self, out: &mut Vec<u8>) -> Result<(), ApiError> {
+        out.push(b'[');
+        for (i, row) in self.rows.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            let member = view(row)?;
+            out.reserve(member.json_size_hint());
+            member.write_json(out);
+        }
+        out.push(b']');
+        Ok(())
+    }
+
+    fn json_size_hint(&self) -> usize {
+        // A member's JSON is its text plus under 300 bytes of keys, ids and timestamps.
+        2 + self.rows.len() * 400
+    }
+}
+
+/// Documented exactly as `S`, so the OpenAPI document is the same whichever way the
+/// response is written.
+impl<S: ApiType> ApiType for StaffRows<S> {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        S::name()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        S::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        S::register(registry);
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(std::iter::once(self))
+    }
+}
+
+/// The member in `row`, its text borrowed from the row.
+fn view(row: &Row) -> Result<StaffView<'_>, ApiError> {
     // By position in COLUMNS: a lookup by name compares names for every field of every row.
-    let role: &str = row.get(5);
+    let column = |err: tokio_postgres::Error| {
+        tracing::error!(error = %err, "a stored member could not be read");
+        ApiError::Internal
+    };
+    let role: &str = row.try_get(5).map_err(column)?;
     let role =
         StaffRole::from_db(role).ok_or_else(|| unexpected("a stored role is outside the enum"))?;
-    Ok(Staff {
-        id: row.get(0),
-        organization_id: row.get(1),
-        clerk_id: Nullable(row.get(2)),
-        full_name: row.get(3),
-        email: row.get(4),
+    let at = |i: usize| -> Result<Timestamp, ApiError> {
+        let PgTimestamp(t) = row.try_get(i).map_err(column)?;
+        Ok(t)
+    };
+    Ok(StaffView {
+        id: row.try_get(0).map_err(column)?,
+        organization_id: row.try_get(1).map_err(column)?,
+        clerk_id: row.try_get(2).map_err(column)?,
+        full_name: row.try_get(3).map_err(column)?,
+        email: row.try_get(4).map_err(column)?,
         role,
-        department: Nullable(row.get(6)),
-        is_active: row.get(7),
-        avatar_url: Nullable(row.get(8)),
-        created_at: row.get(9),
-        updated_at: row.get(10),
+        department: row.try_get(6).map_err(column)?,
+        is_active: row.try_get(7).map_err(column)?,
+        avatar_url: row.try_get(8).map_err(column)?,
+        created_at: at(9)?,
+        updated_at: at(10)?,
     })
+}
+
+/// A `timestamptz` read from its binary form (microseconds since 2000) without going
+/// through chrono; refused outside the years 0 to 9999 (`infinity` included).
+struct PgTimestamp(Timestamp);
+
+impl<'a> FromSql<'a> for PgTimestamp {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        let micros = i64::from_be_bytes(raw.try_into()?);
+        Timestamp::from_pg_micros(micros)
+            .map(PgTimestamp)
+            .ok_or_else(|| {
+                format!("timestamp {micros} µs from 2000 is outside the years 0 to 9999").into()
+            })
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::TIMESTAMPTZ
+    }
 }
 
 #[cfg(test)]
@@ -237,7 +362,7 @@ mod tests {
     use super::{COLUMNS, like_pattern};
 
     #[test]
-    fn staff_from_row_reads_the_columns_in_this_order() {
+    fn view_reads_the_columns_in_this_order() {
         let names: Vec<&str> = COLUMNS.split(',').map(str::trim).collect();
         assert_eq!(
             names,

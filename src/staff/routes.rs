@@ -6,7 +6,7 @@ use poem_openapi::{ApiResponse, OpenApi, Tags};
 use uuid::Uuid;
 
 use super::model::{Staff, StaffCreate, StaffRole, StaffStats, StaffUpdate, search_text};
-use super::repo::{self, ListFilter};
+use super::repo::{self, ListFilter, OneStaff, StaffRows};
 use crate::auth::BearerAuth;
 use crate::db::Database;
 use crate::error::{ApiError, Failure, Statuses};
@@ -47,7 +47,7 @@ enum CreatedStaff {
     /// The new member.
     #[oai(status = 201)]
     Created(
-        Json<Staff>,
+        Json<OneStaff>,
         /// Where the new member can be read.
         #[oai(header = "Location")]
         String,
@@ -102,7 +102,7 @@ impl StaffApi {
         /// Members to skip.
         #[oai(default, validator(maximum(value = "1000000")))]
         offset: Query<u32>,
-    ) -> Result<Json<Vec<Staff>>, Failure<ReadFailures>> {
+    ) -> Result<Json<StaffRows<Vec<Staff>>>, Failure<ReadFailures>> {
         let tenant = auth.0;
         if let Some(q) = &q.0 {
             search_text(q).map_err(|message| ApiError::invalid("q", message))?;
@@ -160,7 +160,7 @@ impl StaffApi {
         let staff = repo::create_staff(&tx, &tenant.org_id, &new).await?;
         tx.commit().await?;
 
-        let location = format!("/api/v1/staff/{}", staff.id);
+        let location = format!("/api/v1/staff/{}", staff.id());
         Ok(CreatedStaff::Created(Json(staff), location))
     }
 
@@ -171,7 +171,7 @@ impl StaffApi {
         auth: BearerAuth,
         /// The member's id.
         id: Path<Uuid>,
-    ) -> Result<Json<Staff>, Failure<OneFailures>> {
+    ) -> Result<Json<OneStaff>, Failure<OneFailures>> {
         let tenant = auth.0;
 
         let tx = self.db.begin_single(&tenant).await?;
@@ -193,7 +193,7 @@ impl StaffApi {
         /// The member's id.
         id: Path<Uuid>,
         body: Json<StaffUpdate>,
-    ) -> Result<Json<Staff>, Failure<WriteFailures>> {
+    ) -> Result<Json<OneStaff>, Failure<WriteFailures>> {
         let tenant = auth.0;
         tenant.require_admin()?;
         let changes = body.0.validate()?;
