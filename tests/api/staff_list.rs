@@ -80,6 +80,22 @@ async fn role_and_activity_filters_combine() {
         ["Elisa Prado"]
     );
     assert_eq!(app.list(ORG_A, "?is_active=true").await.len(), 3);
+    // Search, role, activity and paging together (each combination is its own statement).
+    assert_eq!(
+        names(
+            &app.list(
+                ORG_A,
+                "?q=BRUNO&role=MANAGER&is_active=true&limit=5&offset=0"
+            )
+            .await
+        ),
+        ["Bruno Lima"]
+    );
+    assert_eq!(
+        names(&app.list(ORG_A, "?q=a&role=MANAGER&limit=1&offset=1").await),
+        ["Elisa Prado"]
+    );
+    assert!(app.list(ORG_A, "?q=elisa&is_active=true").await.is_empty());
 }
 
 #[tokio::test]
