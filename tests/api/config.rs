@@ -7,7 +7,7 @@ const ISSUER: (&str, &str) = ("CLERK_ISSUER", "https://clerk.shop.example");
 
 #[test]
 fn each_bad_setting_stops_start_up_with_one_line_naming_it() {
-    let cases: [(&[(&str, &str)], &str); 8] = [
+    let cases: [(&[(&str, &str)], &str); 9] = [
         (&[], "DATABASE_URL"),
         (&[DB], "CLERK_ISSUER"),
         (
@@ -36,6 +36,10 @@ fn each_bad_setting_stops_start_up_with_one_line_naming_it() {
             "CORS_ALLOWED_ORIGINS",
         ),
         (&[DB, ISSUER, ("BIND_ADDR", "localhost")], "BIND_ADDR"),
+        (
+            &[DB, ISSUER, ("TOKIO_WORKER_THREADS", "0")],
+            "TOKIO_WORKER_THREADS",
+        ),
     ];
 
     for (env, named) in cases {
