@@ -151,6 +151,24 @@ pub fn load_dotenv() {
     let _ = dotenvy::dotenv();
 }
 
+/// `TOKIO_WORKER_THREADS` when set, else half the CPUs (at least one). A request needs
+/// ~50 µs of CPU and waits on PostgreSQL for the rest, so one thread already serves well over
+/// 10,000 requests a second; each extra thread adds cross-thread wake-ups to every request
+/// (~20% more CPU per request with two threads on two CPUs), CPU the kernel's network work
+/// and often PostgreSQL itself need (bench/NOTES.md).
+pub fn worker_threads() -> Result<usize, ConfigError> {
+    match var("TOKIO_WORKER_THREADS") {
+        Some(value) => match value.parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(ConfigError::new(
+                "TOKIO_WORKER_THREADS",
+                format!("must be a whole number of threads, at least 1 (got {value:?})"),
+            )),
+        },
+        None => Ok(std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))),
+    }
+}
+
 /// The database URL alone, for `migrate`.
 pub fn database_url() -> Result<String, ConfigError> {
     let url = required("DATABASE_URL")?;

@@ -132,7 +132,24 @@ pub async fn run() -> Result<(), String> {
         cors_allowed_origins: cors,
         ..HttpSettings::default()
     };
-    cli::run(acceptor, db, verifier, http, Duration::from_secs(10)).await
+    let served = cli::run(acceptor, db, verifier, http, Duration::from_secs(10)).await;
+    if let Some(cluster) = cluster {
+        // Stopping the cluster and deleting its files can take a second or two.
+        let dir = cluster.dir().to_path_buf();
+        let _ = tokio::task::spawn_blocking(move || drop(cluster)).await;
+        if dir.exists() {
+            eprintln!(
+                "Throwaway PostgreSQL cluster stopped; could not remove {}.",
+                dir.display()
+            );
+        } else {
+            eprintln!(
+                "Throwaway PostgreSQL cluster stopped and removed ({}).",
+                dir.display()
+            );
+        }
+    }
+    served
 }
 
 async fn create_database(admin_url: &str, name: &str) -> Result<(), String> {

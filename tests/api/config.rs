@@ -1,6 +1,6 @@
 //! Start-up settings: a missing or malformed one stops `serve` with one line naming it.
 
-use crate::served::serve_to_exit;
+use crate::served::{serve_to_exit, serve_to_exit_in};
 
 const DB: (&str, &str) = ("DATABASE_URL", "postgres://otica@127.0.0.1:9/otica");
 const ISSUER: (&str, &str) = ("CLERK_ISSUER", "https://clerk.shop.example");
@@ -50,4 +50,26 @@ fn each_bad_setting_stops_start_up_with_one_line_naming_it() {
         assert_eq!(stderr.trim_end().lines().count(), 1, "{named}: {stderr}");
         assert!(stderr.contains(named), "{named}: {stderr}");
     }
+}
+
+#[test]
+fn settings_in_a_dot_env_file_are_checked_too_the_runtime_size_included() {
+    let dir = std::env::temp_dir().join(format!("otica-dotenv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join(".env"),
+        format!(
+            "{}={}\n{}={}\nTOKIO_WORKER_THREADS=abc\n",
+            DB.0, DB.1, ISSUER.0, ISSUER.1
+        ),
+    )
+    .unwrap();
+
+    let out = serve_to_exit_in(&dir, &[]);
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "serve started: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("TOKIO_WORKER_THREADS"), "{stderr}");
 }

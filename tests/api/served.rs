@@ -108,9 +108,14 @@ impl Drop for Served {
 /// Runs `otica-api serve` with only `env` (and PATH) set, away from any `.env`, and waits
 /// (bounded) for it to exit: for start-ups that must be refused.
 pub fn serve_to_exit(env: &[(&str, &str)]) -> Output {
+    serve_to_exit_in(&std::env::temp_dir(), env)
+}
+
+/// [`serve_to_exit`] with `dir` as the working directory (where `serve` looks for `.env`).
+pub fn serve_to_exit_in(dir: &std::path::Path, env: &[(&str, &str)]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_otica-api"))
         .arg("serve")
-        .current_dir(std::env::temp_dir())
+        .current_dir(dir)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("BIND_ADDR", "127.0.0.1:0")
