@@ -53,13 +53,16 @@ impl Default for DbSettings {
     }
 }
 
-/// Twice this machine's CPUs, from 4 to 16. More connections than PostgreSQL can run at once
-/// only queue inside it: on 2 CPUs shared with the database, 4 connections served as many
-/// requests as 16 with a p99 of a few milliseconds instead of hundreds (bench/NOTES.md).
+/// Four times this machine's CPUs, from 8 to 16. Each request holds a connection only for
+/// its one round trip, and the server runs on few threads (`TOKIO_WORKER_THREADS`), so
+/// PostgreSQL needs a few more requests in flight than it has CPUs to stay busy: on 2 CPUs,
+/// 8 connections beat 4 on get in four of four paired runs, with p99 still ~3–6 ms, and 2
+/// starved it (bench/NOTES.md). Far more only queues inside PostgreSQL (16 against 4 once
+/// raised p99 from a few milliseconds to hundreds).
 pub fn default_pool_size() -> usize {
     std::thread::available_parallelism()
-        .map_or(4, |n| n.get() * 2)
-        .clamp(4, 16)
+        .map_or(8, |n| n.get() * 4)
+        .clamp(8, 16)
 }
 
 /// The request side of the database: a pool and how to use it.
