@@ -21,9 +21,10 @@ commands:
   dev       run everything locally: throwaway database, local token issuer, demo data
   openapi   print the OpenAPI document (YAML) the code describes";
 
-/// Runs the command named by the first argument.
+/// Runs the command named by the first argument. The caller has loaded `.env` already
+/// ([`config::load_dotenv`]): the binary does it before building the runtime, which `.env`
+/// may size.
 pub async fn main(args: Vec<String>) -> ExitCode {
-    config::load_dotenv();
     crate::telemetry::init(config::log_json());
     let result = match args.get(1).map(String::as_str) {
         Some("serve") => serve().await,

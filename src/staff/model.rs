@@ -104,8 +104,9 @@ pub struct StaffView<'a> {
 }
 
 impl StaffView<'_> {
-    /// Appends the member's JSON object to `out`.
+    /// Appends the member's JSON object to `out`, growing it at most once.
     pub fn write_json(&self, out: &mut Vec<u8>) {
+        out.reserve(self.json_size_hint());
         let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
         let id = self.id.hyphenated().encode_lower(&mut id);
         let (created, created_len) = self.created_at.rfc3339();

@@ -262,9 +262,7 @@ impl OneStaff {
 
 impl WriteJson for OneStaff {
     fn write_json(&self, out: &mut Vec<u8>) -> Result<(), ApiError> {
-        let member = view(&self.rows[0])?;
-        out.reserve(member.json_size_hint());
-        member.write_json(out);
+        view(&self.rows[0])?.write_json(out);
         Ok(())
     }
 }
@@ -276,9 +274,7 @@ impl WriteJson for StaffRows<Vec<Staff>> {
             if i > 0 {
                 out.push(b',');
             }
-            let member = view(row)?;
-            out.reserve(member.json_size_hint());
-            member.write_json(out);
+            view(row)?.write_json(out);
         }
         out.push(b']');
         Ok(())
