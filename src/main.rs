@@ -15,8 +15,16 @@ fn main() -> ExitCode {
     let runtime = config::worker_threads()
         .map_err(|err| err.to_string())
         .and_then(|threads| {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(threads)
+            // One thread: tokio's single-threaded scheduler, which skips the work-stealing
+            // machinery (its atomics and cross-thread wake-ups) that one worker never uses.
+            let mut builder = if threads == 1 {
+                tokio::runtime::Builder::new_current_thread()
+            } else {
+                let mut builder = tokio::runtime::Builder::new_multi_thread();
+                builder.worker_threads(threads);
+                builder
+            };
+            builder
                 .enable_all()
                 .build()
                 .map_err(|err| format!("cannot start the async runtime: {err}"))
