@@ -11,6 +11,7 @@ use poem::listener::{AcceptorExt, BoxAcceptor, Listener, TcpListener};
 use crate::app::{self, HttpSettings};
 use crate::auth::{self, Verifier};
 use crate::config::{self, Config};
+use crate::conn;
 use crate::db::{self, Database, migrate};
 
 const USAGE: &str = "usage: otica-api <command>
@@ -168,10 +169,12 @@ pub(crate) async fn run(
     http: HttpSettings,
     grace: Duration,
 ) -> Result<(), String> {
+    // Silent connections close after 30 s, and a request must be complete within 30 s of
+    // its first byte (then the handler's own limit applies), so neither stalled nor
+    // trickling clients can pile up.
+    let limits = conn::Limits::new(Duration::from_secs(30), http.request_timeout);
     let endpoint = app::build(db.clone(), verifier, http);
-    Server::new_with_acceptor(acceptor)
-        // Connections idle this long are closed, so slow or stalled clients cannot pile up.
-        .idle_timeout(Duration::from_secs(30))
+    Server::new_with_acceptor(conn::Deadlines::new(acceptor, limits))
         .run_with_graceful_shutdown(endpoint, shutdown_signal(), Some(grace))
         .await
         .map_err(|e| format!("server error: {e}"))?;

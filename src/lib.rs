@@ -9,7 +9,8 @@
 //! - [`payload`], [`json`], [`error`]: JSON in and out, and problem+json errors.
 //! - [`app`]: routes and middleware assembled; [`telemetry`]: logs and request ids;
 //!   [`metrics`]: Prometheus metrics.
-//! - [`cli`]: the `serve`, `migrate` and `openapi` commands; [`dev`]: the `dev` command.
+//! - [`cli`]: the `serve`, `migrate` and `openapi` commands; [`dev`]: the `dev` command;
+//!   [`conn`]: deadlines on client connections.
 //!
 //! Every request runs as: verify the token, take the organization from it, open a
 //! transaction as the restricted runtime role with the organization set locally, query
@@ -19,6 +20,7 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod conn;
 pub mod db;
 pub mod dev;
 pub mod error;
