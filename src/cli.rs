@@ -169,9 +169,9 @@ pub(crate) async fn run(
     http: HttpSettings,
     grace: Duration,
 ) -> Result<(), String> {
-    // Silent connections close after 30 s, and a request must be complete within 30 s of
-    // its first byte (then the handler's own limit applies), so neither stalled nor
-    // trickling clients can pile up.
+    // Silent connections close after 30 s, and a request must be answered within 30 s plus
+    // the handler's limit from its first byte, so neither stalled nor trickling clients can
+    // pile up.
     let limits = conn::Limits::new(Duration::from_secs(30), http.request_timeout);
     let endpoint = app::build(db.clone(), verifier, http);
     Server::new_with_acceptor(conn::Deadlines::new(acceptor, limits))

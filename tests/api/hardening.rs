@@ -97,6 +97,9 @@ async fn a_body_that_is_not_utf8_or_has_a_lone_surrogate_is_400() {
     for raw in [
         &b"{\"full_name\":\"\xff\xfeab\"}"[..],
         br#"{"full_name":"\ud800ab"}"#,
+        // In a field the API ignores, on an otherwise valid body: still not JSON.
+        &b"{\"full_name\":\"Ana\",\"email\":\"ana@x.com\",\"role\":\"STAFF\",\"junk\":\"\xff\"}"[..],
+        br#"{"full_name":"Ana","email":"ana@x.com","role":"STAFF","junk":"\ud800"}"#,
     ] {
         let response = app
             .http
